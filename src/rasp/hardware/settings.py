@@ -1,0 +1,224 @@
+"""Hardware settings of one dataset: the ``hardware.<dataset>`` block of config/config.yaml.
+
+Keys (validated by :meth:`HardwareSettings.from_dict`, which rejects unknown keys; the
+same keys and defaults are in workflow/schemas/hardware.schema.yaml)::
+
+    backend: Vitis                # Vivado | Vitis
+    part: xcvu9p-flga2104-2L-e    # FPGA part handed to hls4ml
+    clock_period_ns: 5.0
+    io_type: io_parallel          # io_parallel | io_stream
+    precision: ap_fixed<16,6>     # weights, biases, results, accumulators, model input
+    weight_precision: null        # null = precision
+    strategy: auto                # auto | Latency | Resource | Resource_Unrolled
+    rf_policy: exact              # exact: an RF hls4ml would change is an error;
+                                  # nearest: use hls4ml's closest valid RF per layer,
+                                  # written explicitly into the config
+    dsp:                          # DSPs per multiplication (docs/hardware_model.md, D1-D3)
+      mult_a_bits: 27             # DSP48E2 multiplier: 27 x 18 bits, signed
+      mult_b_bits: 18
+      lut_max_weight_bits: 8      # weight width <= this: product built in LUTs (0 DSP)
+      lut_max_input_bits: 0       # input width <= this: product in LUTs (0 = rule off)
+    bram:                         # weight memory geometry (docs/hardware_model.md, B1-B4)
+      width_bits: 36              # bits of one BRAM unit's port (36 = RAMB18 SDP, 72 = RAMB36 SDP)
+      depth: 512                  # words of one BRAM unit at that width
+      lutram_max_depth: 0         # weight arrays at most this deep go to LUTRAM (0 = never)
+      lutram_max_bits: 0          # weight arrays of at most this many bits go to LUTRAM
+
+The reuse factor is not a setting: it comes from the experiment (wildcard ``rf``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from rasp.hardware.fixed import FixedType, parse_precision
+
+BACKENDS = ("Vivado", "Vitis")
+IO_TYPES = ("io_parallel", "io_stream")
+STRATEGIES = ("Latency", "Resource", "Resource_Unrolled")
+STRATEGY_CHOICES = ("auto", *STRATEGIES)
+RF_POLICIES = ("exact", "nearest")
+BRAM18K_BITS = 18 * 1024  # bits in one BRAM_18K primitive
+RASP_KEY = "RaspHardware"  # key of the rasp block inside an hls4ml config dict
+
+
+class SettingsError(ValueError):
+    """A hardware settings block with a missing, unknown or invalid key."""
+
+
+def _check_keys(where: str, data: dict[str, Any], cls: type) -> None:
+    if not isinstance(data, dict):
+        raise SettingsError(f"{where} must be a mapping, got {type(data).__name__}")
+    allowed = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise SettingsError(f"unknown key(s) {unknown} in {where}; allowed keys: {allowed}")
+
+
+def _int(where: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SettingsError(f"{where} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class DspModel:
+    """Rule for the number of DSP48E2 slices one multiplication uses (all widths in bits).
+
+    A product whose weight type has at most ``lut_max_weight_bits`` bits, or whose input
+    type has at most ``lut_max_input_bits`` bits, is built in LUTs (0 DSP). Otherwise the
+    signed operand widths ``a >= b`` are tiled onto the ``mult_a_bits x mult_b_bits``
+    multiplier: ``ceil(a / mult_a_bits) * ceil(b / mult_b_bits)`` DSPs, i.e. 1 up to 27x18,
+    2 up to 54x18 or 27x36, and so on.
+    """
+
+    mult_a_bits: int = 27
+    mult_b_bits: int = 18
+    lut_max_weight_bits: int = 8
+    lut_max_input_bits: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, where: str = "hardware.dsp") -> DspModel:
+        data = dict(data or {})
+        _check_keys(where, data, cls)
+        obj = cls(**data)
+        _int(f"{where}.mult_a_bits", obj.mult_a_bits, 1)
+        _int(f"{where}.mult_b_bits", obj.mult_b_bits, 1)
+        _int(f"{where}.lut_max_weight_bits", obj.lut_max_weight_bits, 0)
+        _int(f"{where}.lut_max_input_bits", obj.lut_max_input_bits, 0)
+        if obj.mult_b_bits > obj.mult_a_bits:
+            raise SettingsError(f"{where}: mult_b_bits must not exceed mult_a_bits")
+        return obj
+
+    def dsp_per_multiplication(self, input_type: FixedType, weight_type: FixedType) -> int:
+        """DSPs for one ``input x weight`` product (0 when it is built in LUTs)."""
+        if weight_type.width <= self.lut_max_weight_bits:
+            return 0
+        if input_type.width <= self.lut_max_input_bits:
+            return 0
+        a, b = sorted((input_type.signed_width, weight_type.signed_width), reverse=True)
+        return math.ceil(a / self.mult_a_bits) * math.ceil(b / self.mult_b_bits)
+
+
+@dataclass(frozen=True)
+class BramModel:
+    """Geometry of the block RAM that holds Resource-strategy weights.
+
+    One BRAM *unit* is ``width_bits`` wide and ``depth`` words deep and costs
+    ``ceil(width_bits * depth / 18432)`` BRAM_18K (36x512 -> 1, 72x512 -> 2, 18x1024 -> 1).
+    Weight arrays at most ``lutram_max_depth`` words deep, or of at most ``lutram_max_bits``
+    bits in total, are put in LUTRAM instead (0 disables either rule).
+    """
+
+    width_bits: int = 36
+    depth: int = 512
+    lutram_max_depth: int = 0
+    lutram_max_bits: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, where: str = "hardware.bram") -> BramModel:
+        data = dict(data or {})
+        _check_keys(where, data, cls)
+        obj = cls(**data)
+        _int(f"{where}.width_bits", obj.width_bits, 1)
+        _int(f"{where}.depth", obj.depth, 1)
+        _int(f"{where}.lutram_max_depth", obj.lutram_max_depth, 0)
+        _int(f"{where}.lutram_max_bits", obj.lutram_max_bits, 0)
+        if obj.width_bits * obj.depth > 2 * BRAM18K_BITS:
+            raise SettingsError(
+                f"{where}: width_bits x depth = {obj.width_bits * obj.depth} bits exceeds one "
+                f"RAMB36 ({2 * BRAM18K_BITS} bits); use e.g. 36x512, 72x512 or 18x1024"
+            )
+        return obj
+
+    @property
+    def bram18k_per_unit(self) -> int:
+        """BRAM_18K primitives in one unit."""
+        return math.ceil(self.width_bits * self.depth / BRAM18K_BITS)
+
+
+@dataclass(frozen=True)
+class HardwareSettings:
+    """One dataset's hls4ml target (see the module docstring for the keys)."""
+
+    backend: str = "Vitis"
+    part: str = "xcvu9p-flga2104-2L-e"
+    clock_period_ns: float = 5.0
+    io_type: str = "io_parallel"
+    precision: str = "ap_fixed<16,6>"
+    weight_precision: str | None = None
+    strategy: str = "auto"
+    rf_policy: str = "exact"
+    dsp: DspModel = field(default_factory=DspModel)
+    bram: BramModel = field(default_factory=BramModel)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "hardware") -> HardwareSettings:
+        """Validate a ``hardware.<dataset>`` block; unknown keys and bad values raise."""
+        data = dict(data or {})
+        _check_keys(where, data, cls)
+        dsp = DspModel.from_dict(data.pop("dsp", None), f"{where}.dsp")
+        bram = BramModel.from_dict(data.pop("bram", None), f"{where}.bram")
+        obj = cls(dsp=dsp, bram=bram, **data)
+        if obj.backend not in BACKENDS:
+            raise SettingsError(f"{where}.backend={obj.backend!r}; allowed: {list(BACKENDS)}")
+        if obj.io_type not in IO_TYPES:
+            raise SettingsError(f"{where}.io_type={obj.io_type!r}; allowed: {list(IO_TYPES)}")
+        if obj.strategy not in STRATEGY_CHOICES:
+            raise SettingsError(
+                f"{where}.strategy={obj.strategy!r}; allowed: {list(STRATEGY_CHOICES)} "
+                "(exact spelling: hls4ml silently treats unknown names as Latency)"
+            )
+        if obj.rf_policy not in RF_POLICIES:
+            raise SettingsError(f"{where}.rf_policy={obj.rf_policy!r}; allowed: {list(RF_POLICIES)}")
+        if not isinstance(obj.part, str) or not obj.part:
+            raise SettingsError(f"{where}.part must be a non-empty string, got {obj.part!r}")
+        if isinstance(obj.clock_period_ns, bool) or not isinstance(obj.clock_period_ns, (int, float)) \
+                or obj.clock_period_ns <= 0:
+            raise SettingsError(f"{where}.clock_period_ns must be > 0, got {obj.clock_period_ns!r}")
+        for key in ("precision", "weight_precision"):
+            value = getattr(obj, key)
+            if value is None and key == "weight_precision":
+                continue
+            try:
+                parse_precision(value)
+            except ValueError as err:
+                raise SettingsError(f"{where}.{key}: {err}") from err
+        return obj
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (round-trips through :meth:`from_dict`)."""
+        return asdict(self)
+
+    @property
+    def weight_type(self) -> str:
+        """Precision string of the weights (``weight_precision`` or ``precision``)."""
+        return self.weight_precision or self.precision
+
+    def resolve_strategy(self, reuse_factor: int, kind: str = "linear") -> str:
+        """Strategy for a layer of ``kind`` (``linear`` | ``conv2d``) at ``reuse_factor``.
+
+        ``auto``: Latency at RF 1; Resource_Unrolled at RF > 1, except Conv2d with
+        io_parallel, which hls4ml 1.3.0 cannot unroll (it would fall back to Resource), so
+        Resource is chosen there.
+        """
+        if self.strategy != "auto":
+            return self.strategy
+        if reuse_factor == 1:
+            return "Latency"
+        if kind == "conv2d" and self.io_type == "io_parallel":
+            return "Resource"
+        return "Resource_Unrolled"
+
+
+def settings_from_hls_config(hls_config: dict[str, Any]) -> HardwareSettings:
+    """The :class:`HardwareSettings` stored in a config made by ``make_hls_config``."""
+    block = hls_config.get(RASP_KEY) if isinstance(hls_config, dict) else None
+    if not block or "settings" not in block:
+        raise SettingsError(
+            f"this hls4ml config has no '{RASP_KEY}' block: build it with "
+            "rasp.hardware.make_hls_config, or pass settings= explicitly"
+        )
+    return HardwareSettings.from_dict(block["settings"])
