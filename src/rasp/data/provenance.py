@@ -1,0 +1,133 @@
+"""Provenance records: where a dataset came from and how it was made.
+
+Every processed dataset carries a ``provenance.json`` with at least ``source`` (openml,
+pythia, svhn or synthetic), ``dataset``, the inputs with their checksums, the URLs or
+generator settings, the seeds, and the versions of the packages that produced it. The
+helpers here build those records and write JSON atomically. Records hold no timestamps,
+so two runs with the same inputs and seeds give identical provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+#: Packages whose versions are recorded with every dataset.
+DATA_PACKAGES: tuple[str, ...] = (
+    "rasp",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "pillow",
+    "pythia8mc",
+    "fastjet",
+    "awkward",
+)
+
+#: Data sources per dataset; the first one is the real data set of the paper.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "jets": ("openml", "pythia"),
+    "svhn": ("svhn", "synthetic"),
+}
+
+#: Sources that are offline stand-ins rather than the paper's data.
+STAND_IN_SOURCES: frozenset[str] = frozenset({"pythia", "synthetic"})
+
+
+def check_source(dataset: str, source: str) -> None:
+    """Raise ``ValueError`` unless ``source`` is a known source of ``dataset``."""
+    if dataset not in SOURCES:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(SOURCES)}")
+    if source not in SOURCES[dataset]:
+        raise ValueError(
+            f"unknown source {source!r} for dataset {dataset!r}; expected one of "
+            f"{list(SOURCES[dataset])} (set datasets.{dataset}.source in the config)"
+        )
+
+
+def package_versions(names: Iterable[str] = DATA_PACKAGES) -> dict[str, str | None]:
+    """Installed version of each distribution (``None`` if not installed), plus Python."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def md5_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex MD5 digest of a file, read in chunks of ``chunk_bytes`` bytes."""
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_bytes), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_record(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
+    """``{"path", "bytes", "md5"}`` of a file; ``path`` relative to ``root`` if given."""
+    p = Path(path)
+    shown = os.path.relpath(p, root) if root is not None else str(p)
+    return {"path": shown, "bytes": p.stat().st_size, "md5": md5_file(p)}
+
+
+def base_provenance(dataset: str, source: str) -> dict[str, Any]:
+    """Skeleton record: dataset, source, whether it is a stand-in, package versions."""
+    check_source(dataset, source)
+    return {
+        "dataset": dataset,
+        "source": source,
+        "stand_in": source in STAND_IN_SOURCES,
+        "versions": package_versions(),
+    }
+
+
+def publish_file(tmp: str | Path, path: str | Path) -> None:
+    """Give a finished temporary file the usual permissions and rename it to ``path``.
+
+    ``tempfile.mkstemp`` creates files readable by the owner only; results must be
+    readable like any other file (0666 minus the umask) on shared file systems.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON via a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
+            fh.write("\n")
+        publish_file(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_json(path: str | Path) -> Any:
+    """Load a JSON file."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and paths appear in records; make them plain JSON values
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")

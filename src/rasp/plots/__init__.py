@@ -1,0 +1,1 @@
+"""Figures and tables built from result files (never from models)."""
