@@ -1,0 +1,347 @@
+"""The paper-style results table, built from ``results/summary.csv`` only.
+
+``summary.csv`` has one row per HLS run (the contract of the HLS stage): baselines have
+``objective == "baseline"`` and no budget, pruned models have an objective (``dsp``,
+``bram``, ``dsp+bram``, ``neurons``, ``unstructured``, ...) and a budget in percent of
+the baseline resource. Accuracies are fractions in [0, 1]; resources are counts of
+blocks (DSP48, BRAM_18K, LUT, FF); latency is in clock cycles.
+
+For every (dataset, variant, precision, reuse factor) the table lists the baseline and,
+per objective, the *best pruned model within tolerance*: among the models whose test
+accuracy is at least ``(1 - tolerance) x`` the baseline's (relative loss <= tolerance),
+the one using the fewest blocks of the selection resource (``dsp``, ``bram_18k`` or
+``dsp+bram`` = sum of the two fractions of the baseline), ties broken by the other
+resource and then by higher accuracy. Reductions are ``100 x (1 - pruned / baseline)``
+in percent, against the baseline at the same reuse factor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rasp.plots.style import (
+    describe_data_source,
+    describe_resource_source,
+    objective_order,
+    write_text_atomic,
+)
+
+#: Columns of results/summary.csv (the HLS stage's contract).
+SUMMARY_COLUMNS = (
+    "dataset", "data_source", "variant", "precision", "reuse_factor", "strategy",
+    "objective", "budget", "accuracy_torch", "accuracy_csim", "baseline_accuracy", "dsp",
+    "bram_18k", "lut", "ff", "latency_cycles", "baseline_dsp", "baseline_bram_18k",
+    "dsp_reduction", "bram_reduction", "resource_source", "solve_seconds", "gap",
+)
+#: Value of ``objective`` that marks an unpruned baseline row.
+BASELINE = "baseline"
+#: Keys identifying one comparison group (one table section, one set of figures).
+GROUP_KEYS = ("dataset", "variant", "precision", "reuse_factor")
+#: Accuracy kinds: which summary column a figure or the table reads.
+ACCURACY_COLUMNS = {"torch": "accuracy_torch", "csim": "accuracy_csim"}
+ACCURACY_LABELS = {"torch": "test accuracy (%)", "csim": "C-simulation test accuracy (%)"}
+#: Allowed selection resources for the best pruned model.
+SELECT_BY = ("dsp", "bram_18k", "dsp+bram")
+
+
+class SummaryError(ValueError):
+    """``summary.csv`` is missing columns or rows the figures and the table need."""
+
+
+def load_summary(path: str | Path) -> pd.DataFrame:
+    """Read and check ``summary.csv``; return it with normalised dtypes.
+
+    ``reuse_factor`` becomes int, ``budget`` float (NaN for baselines), ``objective`` and
+    the source columns str. Raises :class:`SummaryError` naming the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SummaryError(f"{path} does not exist: run the HLS stage first (rule producing "
+                           "results/summary.csv)")
+    df = pd.read_csv(path)
+    return normalise_summary(df, str(path))
+
+
+def normalise_summary(df: pd.DataFrame, name: str = "summary") -> pd.DataFrame:
+    """Check the columns and units of a summary table and normalise dtypes (a copy)."""
+    missing = [c for c in SUMMARY_COLUMNS if c not in df.columns]
+    if missing:
+        raise SummaryError(f"{name} lacks columns {missing}; expected the HLS stage's columns "
+                           f"{list(SUMMARY_COLUMNS)}")
+    if df.empty:
+        raise SummaryError(f"{name} has no rows: no HLS run has finished")
+    df = df.copy()
+    for col in ("dataset", "data_source", "variant", "precision", "strategy", "objective",
+                "resource_source"):
+        df[col] = df[col].astype(str)
+    df["reuse_factor"] = df["reuse_factor"].astype(int)
+    num = ["budget", "accuracy_torch", "accuracy_csim", "baseline_accuracy", "dsp", "bram_18k",
+           "lut", "ff", "latency_cycles", "baseline_dsp", "baseline_bram_18k", "solve_seconds",
+           "gap"]
+    for col in num:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    for col in ("accuracy_torch", "accuracy_csim", "baseline_accuracy"):
+        vals = df[col].dropna()
+        if ((vals < 0) | (vals > 1)).any():
+            raise SummaryError(f"{name}: column {col} must hold fractions in [0, 1], found "
+                               f"{vals[(vals < 0) | (vals > 1)].iloc[0]!r}")
+    return df
+
+
+def baseline_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The unpruned baseline rows."""
+    return summary[summary["objective"] == BASELINE]
+
+
+def pruned_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """Every pruned-model row."""
+    return summary[summary["objective"] != BASELINE]
+
+
+def group_rows(summary: pd.DataFrame, dataset: str, variant: str,
+               reuse_factor: int) -> pd.DataFrame:
+    """Rows of one (dataset, variant, reuse factor); raises when there are none."""
+    sel = summary[(summary["dataset"] == dataset) & (summary["variant"] == variant)
+                  & (summary["reuse_factor"] == int(reuse_factor))]
+    if sel.empty:
+        raise SummaryError(f"summary has no rows for dataset={dataset} variant={variant} "
+                           f"reuse_factor={reuse_factor}; present: "
+                           f"{sorted(set(zip(summary.dataset, summary.variant, summary.reuse_factor, strict=True)))}")
+    return sel
+
+
+def the_baseline(group: pd.DataFrame) -> pd.Series:
+    """The single baseline row of a group (clear error when absent or duplicated)."""
+    base = baseline_rows(group)
+    key = {k: sorted(set(group[k])) for k in GROUP_KEYS}
+    if len(base) == 0:
+        raise SummaryError(f"no baseline row (objective == {BASELINE!r}) for {key}: the "
+                           "baseline's HLS run is missing from summary.csv")
+    if len(base) > 1:
+        raise SummaryError(f"{len(base)} baseline rows for {key}; expected exactly one")
+    return base.iloc[0]
+
+
+def relative_resource(value: float, baseline: float) -> float:
+    """``value / baseline`` (fraction); 0 when both are 0, NaN when unknown."""
+    if pd.isna(value) or pd.isna(baseline):
+        return math.nan
+    if baseline == 0:
+        return 0.0 if value == 0 else math.inf
+    return float(value) / float(baseline)
+
+
+def reduction_percent(value: float, baseline: float) -> float:
+    """Reduction in percent, ``100 x (1 - value / baseline)``; NaN if the baseline is 0."""
+    if pd.isna(value) or pd.isna(baseline) or baseline == 0:
+        return math.nan
+    return 100.0 * (1.0 - float(value) / float(baseline))
+
+
+def within_tolerance(accuracy: pd.Series, baseline_accuracy: float,
+                     tolerance: float) -> pd.Series:
+    """Mask of accuracies with relative loss <= ``tolerance`` (a fraction, e.g. 0.01)."""
+    floor = (1.0 - tolerance) * baseline_accuracy
+    return accuracy.notna() & (accuracy >= floor - 1e-12)
+
+
+def _selection_key(df: pd.DataFrame, base: pd.Series, select_by: str,
+                   acc_col: str) -> pd.DataFrame:
+    """Sort keys (ascending) implementing the documented choice of the best model."""
+    dsp = df["dsp"].map(lambda v: relative_resource(v, base["dsp"]))
+    bram = df["bram_18k"].map(lambda v: relative_resource(v, base["bram_18k"]))
+    if select_by == "dsp":
+        keys = [df["dsp"], df["bram_18k"]]
+    elif select_by == "bram_18k":
+        keys = [df["bram_18k"], df["dsp"]]
+    elif select_by == "dsp+bram":
+        keys = [dsp.fillna(0) + bram.fillna(0), df["dsp"]]
+    else:
+        raise ValueError(f"select_by={select_by!r}; allowed: {list(SELECT_BY)}")
+    out = pd.DataFrame({f"k{i}": k for i, k in enumerate(keys)}, index=df.index)
+    out["k_acc"] = -df[acc_col]
+    # budget as the last tie-breaker keeps the choice deterministic
+    out["k_budget"] = df["budget"]
+    return out
+
+
+def select_best(group: pd.DataFrame, tolerance: float, select_by: str = "dsp",
+                accuracy: str = "torch") -> pd.DataFrame:
+    """Best pruned model within tolerance per objective of one group.
+
+    Returns one row per objective that has at least one model within tolerance, in the
+    canonical objective order, with the summary columns (index = original row labels).
+    """
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance={tolerance!r} must be a fraction in [0, 1), e.g. 0.01")
+    acc_col = ACCURACY_COLUMNS[accuracy]
+    base = the_baseline(group)
+    if pd.isna(base[acc_col]):
+        raise SummaryError(f"baseline of {base['dataset']}/{base['variant']} RF "
+                           f"{base['reuse_factor']} has no {acc_col}: set figures.accuracy to "
+                           "'torch' or simulate the baseline")
+    pr = pruned_rows(group)
+    ok = pr[within_tolerance(pr[acc_col], base[acc_col], tolerance)]
+    picks = []
+    for _objective, rows in ok.groupby("objective", sort=False):
+        keys = _selection_key(rows, base, select_by, acc_col)
+        order = keys.sort_values(list(keys.columns), kind="mergesort").index
+        picks.append(rows.loc[order[0]])
+    if not picks:
+        return group.iloc[0:0]
+    best = pd.DataFrame(picks)
+    rank = {o: i for i, o in enumerate(objective_order(best["objective"]))}
+    return best.sort_values("objective", key=lambda s: s.map(rank))
+
+
+def best_overall(best: pd.DataFrame, group: pd.DataFrame, select_by: str,
+                 accuracy: str = "torch") -> pd.Series | None:
+    """The single best model among the per-objective picks (same ordering rule)."""
+    if best.empty:
+        return None
+    keys = _selection_key(best, the_baseline(group), select_by, ACCURACY_COLUMNS[accuracy])
+    return best.loc[keys.sort_values(list(keys.columns), kind="mergesort").index[0]]
+
+
+def build_table(summary: pd.DataFrame, tolerance: float,
+                select_by: Mapping[str, str] | str = "dsp",
+                accuracy: str = "torch") -> pd.DataFrame:
+    """The summary table as a DataFrame: per group the baseline then the best per objective.
+
+    Columns: the group keys, ``strategy``, ``data_source``, ``resource_source``, ``model``
+    (``baseline`` or ``pruned``), ``objective``, ``budget`` (% of baseline),
+    ``accuracy`` and ``accuracy_csim`` (%), ``relative_loss`` (% of baseline accuracy),
+    ``dsp``, ``bram_18k``, ``lut``, ``ff``, ``latency_cycles``, ``dsp_reduction``,
+    ``bram_reduction``, ``lut_reduction``, ``ff_reduction`` (%), ``best`` (bool: the best
+    model of the group) and ``select_by``.
+    """
+    acc_col = ACCURACY_COLUMNS[accuracy]
+    records = []
+    groups = summary.groupby(list(GROUP_KEYS), sort=True)
+    for _key, group in groups:
+        dataset = group["dataset"].iloc[0]
+        sel = select_by if isinstance(select_by, str) else select_by.get(dataset, "dsp")
+        base = the_baseline(group)
+        best = select_best(group, tolerance, sel, accuracy)
+        top = best_overall(best, group, sel, accuracy)
+        rows = [(base, "baseline")] + [(r, "pruned") for _, r in best.iterrows()]
+        for row, kind in rows:
+            rec = {k: row[k] for k in GROUP_KEYS}
+            rec.update(
+                strategy=row["strategy"], data_source=row["data_source"],
+                resource_source=row["resource_source"], model=kind,
+                objective="" if kind == "baseline" else row["objective"],
+                budget=row["budget"] if kind == "pruned" else math.nan,
+                accuracy=100.0 * row[acc_col],
+                accuracy_csim=100.0 * row["accuracy_csim"],
+                relative_loss=100.0 * (1.0 - row[acc_col] / base[acc_col]),
+                dsp=row["dsp"], bram_18k=row["bram_18k"], lut=row["lut"], ff=row["ff"],
+                latency_cycles=row["latency_cycles"],
+                dsp_reduction=reduction_percent(row["dsp"], base["dsp"]),
+                bram_reduction=reduction_percent(row["bram_18k"], base["bram_18k"]),
+                lut_reduction=reduction_percent(row["lut"], base["lut"]),
+                ff_reduction=reduction_percent(row["ff"], base["ff"]),
+                best=top is not None and kind == "pruned" and row.name == top.name,
+                select_by=sel,
+            )
+            records.append(rec)
+    return pd.DataFrame.from_records(records)
+
+
+def missing_objectives(summary: pd.DataFrame, table: pd.DataFrame) -> dict[tuple, list[str]]:
+    """Per group, the objectives that were run but have no model within tolerance."""
+    out = {}
+    for key, group in summary.groupby(list(GROUP_KEYS), sort=True):
+        ran = set(pruned_rows(group)["objective"])
+        mask = np.ones(len(table), dtype=bool)
+        for k, v in zip(GROUP_KEYS, key, strict=True):
+            mask &= (table[k] == v).to_numpy()
+        have = set(table.loc[mask & (table["model"] == "pruned").to_numpy(), "objective"])
+        out[key] = objective_order(ran - have)
+    return out
+
+
+def _fmt(value: float, digits: int = 0, signed: bool = False) -> str:
+    """Number for a table cell; an en dash for missing values."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    fmt = f"{{:{'+' if signed else ''}.{digits}f}}"
+    return fmt.format(value)
+
+
+def _fmt_budget(budget: float) -> str:
+    return "–" if pd.isna(budget) else f"{budget:g}"
+
+
+TABLE_HEADER = (
+    "model", "objective", "budget (% of base)", "accuracy (%)", "rel. loss (%)",
+    "csim acc. (%)", "DSP", "BRAM_18K", "LUT", "FF", "latency (cycles)",
+    "DSP red. (%)", "BRAM red. (%)", "LUT red. (%)", "FF red. (%)",
+)
+
+
+def render_markdown(table: pd.DataFrame, summary: pd.DataFrame, tolerance: float,
+                    accuracy: str = "torch") -> str:
+    """Markdown text of the table: one section per group, sources named in each."""
+    acc_kind = "PyTorch test accuracy" if accuracy == "torch" else "C-simulation test accuracy"
+    lines = [
+        "# Results summary",
+        "",
+        f"Baseline and best pruned model per objective at <= {100 * tolerance:g}% relative "
+        f"loss of {acc_kind} (relative loss = 1 - accuracy / baseline accuracy). Resources "
+        "are block counts (DSP48, BRAM_18K, LUT, FF) of the whole design; latency is in "
+        "clock cycles; reductions are 100 x (1 - pruned / baseline) at the same reuse "
+        "factor. **Bold**: the best model of the section. Generated from "
+        "`results/summary.csv`; data and resource sources are named per section.",
+        "",
+    ]
+    missing = missing_objectives(summary, table)
+    for key, sec in table.groupby(list(GROUP_KEYS), sort=True):
+        dataset, variant, precision, rf = key
+        strategies = ", ".join(sorted(set(sec["strategy"])))
+        lines += [
+            f"## {dataset} / {variant} / RF {rf} ({strategies}, {precision})",
+            "",
+            f"data: {describe_data_source(sec['data_source'])}; "
+            f"resources: {describe_resource_source(sec['resource_source'])}; "
+            f"best pruned model chosen by lowest {sec['select_by'].iloc[0]}.",
+            "",
+            "| " + " | ".join(TABLE_HEADER) + " |",
+            "|" + "|".join("---" if i < 2 else "---:" for i in range(len(TABLE_HEADER))) + "|",
+        ]
+        for _, r in sec.iterrows():
+            name = r["model"]
+            if r["best"]:
+                name = f"**{name}**"
+            cells = [
+                name, r["objective"] or "–", _fmt_budget(r["budget"]),
+                _fmt(r["accuracy"], 2), _fmt(r["relative_loss"], 2),
+                _fmt(r["accuracy_csim"], 2), _fmt(r["dsp"]), _fmt(r["bram_18k"]),
+                _fmt(r["lut"]), _fmt(r["ff"]), _fmt(r["latency_cycles"]),
+                _fmt(r["dsp_reduction"], 1), _fmt(r["bram_reduction"], 1),
+                _fmt(r["lut_reduction"], 1), _fmt(r["ff_reduction"], 1),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        gone = missing.get(key, [])
+        if gone:
+            lines += ["", f"No model within tolerance for: {', '.join(gone)}."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_summary_markdown(summary_csv: str | Path, out_md: str | Path, tolerance: float,
+                           select_by: Mapping[str, str] | str = "dsp",
+                           accuracy: str = "torch") -> pd.DataFrame:
+    """Build the table from ``summary_csv`` and write it to ``out_md`` atomically.
+
+    Returns the table DataFrame (see :func:`build_table`).
+    """
+    summary = load_summary(summary_csv)
+    table = build_table(summary, tolerance, select_by, accuracy)
+    write_text_atomic(out_md, render_markdown(table, summary, tolerance, accuracy))
+    return table
