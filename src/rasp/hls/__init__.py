@@ -1,0 +1,131 @@
+"""HLS stage: hls4ml conversion, bit-accurate C simulation, synthesis or estimate.
+
+Modules (each usable on its own, e.g. from a notebook):
+
+- :mod:`rasp.hls.convert`: PyTorch / QONNX conversion with the pruning's exact config;
+  reuse factor, strategy and weight type asserted after conversion.
+- :mod:`rasp.hls.csim`: cached C compilation, prediction, agreement with PyTorch and
+  the per-layer diagnosis of a failing agreement.
+- :mod:`rasp.hls.synth`: vendor synthesis when ``vivado_hls`` / ``vitis-run`` is there.
+- :mod:`rasp.hls.reports`: csynth.xml and ``report_utilization`` parsers (numbers).
+- :mod:`rasp.hls.resources`: ``resources.csv`` and the estimated-vs-generated
+  multiplier check.
+- :mod:`rasp.hls.archive`: ``project.tar.gz``.
+- :mod:`rasp.hls.pipeline`: one run end to end (:func:`run_hls`, rule ``hls``).
+- :mod:`rasp.hls.summary`: ``results/summary.csv`` (rule ``summary``).
+
+Typical use::
+
+    from rasp.hardware import HardwareSettings, make_hls_config
+    from rasp.hls import convert_model, compile_library, run_csim
+
+    cfg = make_hls_config(model, model.input_shape, HardwareSettings.from_dict(hw), 4)
+    converted = convert_model(model, cfg, "build/prj")   # raises if hls4ml changed anything
+    compile_library(converted, cache_dir="results/hls_cache")
+    result = run_csim(converted, model, x_test, y_test, min_agreement=0.98)
+"""
+
+from rasp.hls.archive import archive_project
+from rasp.hls.convert import (
+    ConversionError,
+    ConvertedModel,
+    PrecisionMismatchError,
+    ReuseFactorChangedError,
+    StrategyError,
+    canonical_strategy,
+    check_converted,
+    check_strategy_names,
+    convert_model,
+)
+from rasp.hls.csim import (
+    AgreementError,
+    CompileError,
+    CompileInfo,
+    CsimResult,
+    LayerDeviation,
+    compile_library,
+    diagnose_layers,
+    predict,
+    run_csim,
+    torch_outputs,
+    trace_layers,
+)
+from rasp.hls.pipeline import (
+    CSIM_MODES,
+    HlsInputError,
+    HlsOptions,
+    best_in_series,
+    parse_run,
+    run_hls,
+    should_simulate,
+)
+from rasp.hls.reports import (
+    CsynthReport,
+    ModuleReport,
+    ReportParseError,
+    UtilizationReport,
+    find_csynth_report,
+    layer_modules,
+    parse_csynth_xml,
+    parse_utilization_report,
+)
+from rasp.hls.resources import (
+    RESOURCE_COLUMNS,
+    MultiplierMismatchError,
+    check_multipliers,
+    generated_multipliers,
+    resources_table,
+)
+from rasp.hls.summary import SUMMARY_COLUMNS, RunFiles, build_summary, write_summary
+from rasp.hls.synth import SynthesisToolError, plan_synthesis, run_synthesis
+
+__all__ = [
+    "CSIM_MODES",
+    "RESOURCE_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "AgreementError",
+    "CompileError",
+    "CompileInfo",
+    "ConversionError",
+    "ConvertedModel",
+    "CsimResult",
+    "CsynthReport",
+    "HlsInputError",
+    "HlsOptions",
+    "LayerDeviation",
+    "ModuleReport",
+    "MultiplierMismatchError",
+    "PrecisionMismatchError",
+    "ReportParseError",
+    "ReuseFactorChangedError",
+    "RunFiles",
+    "StrategyError",
+    "SynthesisToolError",
+    "UtilizationReport",
+    "archive_project",
+    "best_in_series",
+    "build_summary",
+    "canonical_strategy",
+    "check_converted",
+    "check_multipliers",
+    "check_strategy_names",
+    "compile_library",
+    "convert_model",
+    "diagnose_layers",
+    "find_csynth_report",
+    "generated_multipliers",
+    "layer_modules",
+    "parse_csynth_xml",
+    "parse_run",
+    "parse_utilization_report",
+    "plan_synthesis",
+    "predict",
+    "resources_table",
+    "run_csim",
+    "run_hls",
+    "run_synthesis",
+    "should_simulate",
+    "torch_outputs",
+    "trace_layers",
+    "write_summary",
+]

@@ -1,0 +1,487 @@
+"""One HLS run end to end (rule ``hls``): checkpoint in; hls_config.yml, csim.json,
+resources.csv and project.tar.gz out.
+
+Order of work, and what fails the run (each with a message naming the problem):
+
+1. Load the checkpoint (and for a pruned model its ``masks.pt`` and ``metrics.json``).
+   Masked-out weights must be zero; the pruning's reuse factor, hardware settings and
+   per-layer strategies (``metrics.json``) must equal this run's.
+2. :func:`rasp.hardware.make_hls_config` with ``hardware.<dataset>`` and the run's
+   reuse factor: the same call the pruning made, so the same config.
+3. Convert (:func:`rasp.hls.convert.convert_model`; RF/strategy/weight type asserted).
+4. Estimate (:func:`rasp.hardware.estimate_layers`, QAT weights quantised first, as
+   hls4ml sees them) and compare with the generated code: multipliers per layer
+   (:func:`rasp.hls.resources.check_multipliers`) and every quantity
+   :func:`rasp.hardware.check_estimate_matches_generated` checks.
+5. C simulation when the run is selected (``hls.csim``): compile (cached), predict a
+   seeded subset of the test set, fail below ``hls.min_agreement``.
+6. Synthesis when ``hls.synthesize`` says so and the tool is on PATH.
+7. Write the outputs atomically; the project folder is a temporary directory.
+
+``csim.json`` keys: dataset, variant, run, objective (``baseline`` or the pruning
+objective), budget (percent, null for baselines), reuse_factor, data_source, seed, flow
+(pytorch | qonnx), backend, io_type, part, clock_period_ns, precision (of
+hardware.<dataset>), model_precision (float | QAT w<bits> a<bits>), strategy (the
+weight layers' strategies joined by ``+``), strategies / reuse_factors (per torch layer),
+accuracy_torch and n_test (PyTorch on the whole test set), simulated, csim_reason and,
+when simulated, n_samples, accuracy_csim, accuracy_torch_subset, agreement,
+max_abs_diff, mean_abs_diff, predict_seconds, compile_seconds, library_cached,
+original_compile_seconds, min_agreement; always convert_seconds, hls_seconds (wall time
+of the whole run), resource_source, synthesis (plan and tool), multipliers
+(estimated = generated total), hls4ml_version. Fractions in [0, 1]; times in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rasp.hls.archive import archive_project
+from rasp.hls.atomic import atomic_open, current_umask
+from rasp.hls.convert import ConvertedModel, convert_model
+from rasp.hls.csim import compile_library, run_csim, torch_outputs
+from rasp.hls.resources import (
+    aligned_estimate,
+    check_multipliers,
+    resources_table,
+    write_resources,
+)
+from rasp.hls.synth import SYNTHESIZE_MODES, plan_synthesis, run_synthesis
+
+log = logging.getLogger(__name__)
+
+CSIM_MODES = ("all", "best", "baselines", "none")
+BASELINE = "baseline"
+_RUN_RE = re.compile(r"^(?P<objective>.+)_rf(?P<rf>\d+)_b(?P<budget>\d+(?:\.\d+)?)$")
+_BASE_RE = re.compile(r"^baseline_rf(?P<rf>\d+)$")
+
+
+class HlsInputError(ValueError):
+    """Inputs of an HLS run that do not belong together (wrong masks, settings, RF ...)."""
+
+
+@dataclass(frozen=True)
+class HlsOptions:
+    """The ``hls`` config section (defaults = workflow/schemas/hls.schema.yaml).
+
+    ``csim``: which runs are C-simulated: ``all``; ``best`` = baselines plus the best
+    pruned model of each series (dataset, variant, objective, RF): the lowest budget
+    whose test accuracy is within ``best_tolerance`` (relative) of the baseline, or the
+    most accurate one when none is; ``baselines``; ``none``. ``csim_samples``: test
+    samples simulated (a seeded subset, the same for every run of a dataset; 0 = all).
+    ``min_agreement``: minimum argmax agreement with PyTorch (fraction). ``synthesize``:
+    auto | always | never; ``vivado_synth``: also run Vivado logic synthesis.
+    ``cache_dir``: C-simulation library cache (null = no cache).
+    ``archive_max_weights_mb``: weight files larger than this (MiB, together) are left
+    out of project.tar.gz. ``diagnose_samples``: samples traced to find the layer to
+    widen when the agreement is too low.
+    """
+
+    csim: str = "best"
+    csim_samples: int = 2000
+    min_agreement: float = 0.95
+    synthesize: str = "auto"
+    vivado_synth: bool = False
+    cache_dir: str | None = "results/hls_cache"
+    archive_max_weights_mb: float = 10.0
+    diagnose_samples: int = 256
+    best_tolerance: float = 0.01
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> HlsOptions:
+        # null means "default" (cache_dir: null means no cache)
+        data = {k: v for k, v in dict(data or {}).items() if v is not None or k == "cache_dir"}
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in config section hls; allowed: {allowed}")
+        opts = cls(**data)
+        if opts.csim not in CSIM_MODES:
+            raise ValueError(f"hls.csim={opts.csim!r}; allowed: {list(CSIM_MODES)}")
+        if opts.synthesize not in SYNTHESIZE_MODES:
+            raise ValueError(f"hls.synthesize={opts.synthesize!r}; allowed: {list(SYNTHESIZE_MODES)}")
+        if not 0.0 <= float(opts.min_agreement) <= 1.0:
+            raise ValueError(f"hls.min_agreement={opts.min_agreement!r} must be a fraction in [0, 1]")
+        if int(opts.csim_samples) < 0:
+            raise ValueError(f"hls.csim_samples={opts.csim_samples!r} must be >= 0 (0 = all)")
+        return opts
+
+
+def parse_run(run: str) -> tuple[str, int, float | None]:
+    """``baseline_rf4`` -> (baseline, 4, None); ``dsp_rf4_b2.5`` -> (dsp, 4, 2.5)."""
+    m = _BASE_RE.match(run)
+    if m:
+        return BASELINE, int(m["rf"]), None
+    m = _RUN_RE.match(run)
+    if m:
+        return m["objective"], int(m["rf"]), float(m["budget"])
+    raise HlsInputError(f"run {run!r} is neither baseline_rf<RF> nor <objective>_rf<RF>_b<budget>")
+
+
+def _metric(metrics: Mapping[str, Any], *keys: str) -> float | None:
+    for key in keys:
+        value = metrics.get(key)
+        if value is not None:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(number):
+                return number
+    return None
+
+
+def best_in_series(series: Mapping[str, Mapping[str, Any]], tolerance: float) -> str | None:
+    """Run id of the best pruned model of one series (see :class:`HlsOptions`).
+
+    ``series``: run id -> the run's pruning ``metrics.json`` (reads ``test_accuracy``
+    or ``accuracy``, ``baseline_test_accuracy`` or ``baseline_accuracy``, and the budget
+    from the run id).
+    """
+    candidates = []
+    for run, metrics in series.items():
+        _, _, budget = parse_run(run)
+        acc = _metric(metrics, "test_accuracy", "accuracy")
+        base = _metric(metrics, "baseline_test_accuracy", "baseline_accuracy")
+        if acc is None:
+            continue
+        within = base is not None and acc >= (1.0 - tolerance) * base
+        candidates.append((run, budget, acc, within))
+    if not candidates:
+        return None
+    within = [c for c in candidates if c[3]]
+    if within:
+        return min(within, key=lambda c: (c[1], -c[2]))[0]
+    return max(candidates, key=lambda c: (c[2], -c[1]))[0]
+
+
+def should_simulate(options: HlsOptions, run: str,
+                    series: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[bool, str]:
+    """Whether ``run`` is C-simulated under ``options.csim``, and why."""
+    objective, _, _ = parse_run(run)
+    if options.csim == "all":
+        return True, "hls.csim is 'all'"
+    if options.csim == "none":
+        return False, "hls.csim is 'none'"
+    if objective == BASELINE:
+        return True, f"baseline (hls.csim is '{options.csim}')"
+    if options.csim == "baselines":
+        return False, "hls.csim is 'baselines': pruned models are not simulated"
+    best = best_in_series(series or {}, options.best_tolerance)
+    if best == run:
+        return True, f"best pruned model of its series (tolerance {options.best_tolerance})"
+    return False, f"not the best pruned model of its series (that is {best})"
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def load_masks(path: str | Path) -> dict[str, torch.Tensor]:
+    masks = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(masks, dict) and "masks" in masks and isinstance(masks["masks"], dict):
+        masks = masks["masks"]
+    if not isinstance(masks, dict) or not all(isinstance(v, torch.Tensor) for v in masks.values()):
+        raise HlsInputError(f"{path} must hold a dict parameter name -> bool tensor")
+    return {str(k): v.to(torch.bool) for k, v in masks.items()}
+
+
+def check_masked_zero(model: nn.Module, masks: Mapping[str, torch.Tensor], where: str) -> None:
+    """Every weight a mask removes must be exactly zero in the checkpoint."""
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        if name not in params:
+            raise HlsInputError(f"{where}: mask for {name!r}, which the model does not have "
+                                f"(weights: {[n for n in params if n.endswith('weight')]})")
+        w = params[name].detach()
+        if tuple(mask.shape) != tuple(w.shape):
+            raise HlsInputError(f"{where}: mask {name!r} has shape {tuple(mask.shape)}, the "
+                                f"weight {tuple(w.shape)}")
+        bad = int(torch.count_nonzero(w[~mask]))
+        if bad:
+            raise HlsInputError(f"{where}: {bad} weights of {name!r} are pruned by the mask but "
+                                "not zero in model.pt; the checkpoint and masks.pt disagree "
+                                "(rerun the prune rule)")
+
+
+def check_against_pruning(metrics: Mapping[str, Any], settings: Any, rasp_config: dict[str, Any],
+                          reuse_factor: int, where: str) -> None:
+    """The run must use the reuse factor, settings and strategies the pruning used."""
+    from rasp.hardware import HardwareSettings
+
+    rf = metrics.get("reuse_factor")
+    if rf is not None and int(rf) != int(reuse_factor):
+        raise HlsInputError(f"{where}: pruned for reuse factor {rf}, converted with {reuse_factor}")
+    hw = metrics.get("hardware")
+    if hw is not None:
+        pruned = HardwareSettings.from_dict(hw).to_dict()
+        now = settings.to_dict()
+        diff = sorted(k for k in set(pruned) | set(now) if pruned.get(k) != now.get(k))
+        if diff:
+            raise HlsInputError(
+                f"{where}: the model was pruned for other hardware settings; differing keys "
+                f"{diff} (pruned: {[pruned.get(k) for k in diff]}, now: "
+                f"{[now.get(k) for k in diff]}). Rerun the prune rule after changing hardware.*"
+            )
+    strategies = metrics.get("strategies")
+    if isinstance(strategies, Mapping):
+        names = rasp_config["RaspHardware"]["layer_names"]
+        for torch_name, strategy in strategies.items():
+            hls_name = names.get(torch_name)
+            if hls_name is None:
+                continue
+            now_s = rasp_config["LayerName"][hls_name].get("Strategy")
+            if str(now_s) != str(strategy):
+                raise HlsInputError(f"{where}: layer {torch_name!r} was pruned for strategy "
+                                    f"{strategy}, the HLS config builds {now_s}")
+
+
+def estimation_weights(model: nn.Module) -> dict[str, torch.Tensor] | nn.Module:
+    """Weights as hls4ml sees them: Brevitas layers quantised, float models as they are."""
+    out: dict[str, torch.Tensor] = {}
+    brevitas = False
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if hasattr(module, "quant_weight") and type(module).__module__.startswith("brevitas"):
+                brevitas = True
+                out[f"{name}.weight"] = module.quant_weight().value.detach().cpu()
+            elif isinstance(module, (nn.Linear, nn.Conv2d)):
+                out[f"{name}.weight"] = module.weight.detach().cpu()
+    return out if brevitas else model
+
+
+def describe_precision(settings: Any) -> str:
+    """The hardware precision of a run (the summary's ``precision`` column).
+
+    Taken from ``hardware.<dataset>`` only, so every run of a (dataset, variant) shares
+    it whatever the model's own quantisation (see :func:`describe_model_precision`).
+    """
+    if settings.weight_precision and settings.weight_precision != settings.precision:
+        return f"{settings.precision}, weights {settings.weight_precision}"
+    return settings.precision
+
+
+def describe_model_precision(meta: Mapping[str, Any]) -> str:
+    """``float`` or ``QAT w<bits> a<bits>`` (Brevitas bit widths of the checkpoint)."""
+    kwargs = meta.get("model_kwargs", {}) or {}
+    if kwargs.get("quantized"):
+        return f"QAT w{kwargs.get('weight_bits')} a{kwargs.get('act_bits')}"
+    return "float"
+
+
+def csim_subset(n: int, samples: int, seed: int) -> np.ndarray:
+    """Sorted indices of the simulated test samples (all when ``samples`` is 0 or >= n)."""
+    if samples <= 0 or samples >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=samples, replace=False))
+
+
+def write_json(path: str | Path, obj: Mapping[str, Any]) -> None:
+    """Write JSON atomically (NaN -> null)."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    with atomic_open(path, "w") as fh:
+        json.dump(clean(obj), fh, indent=2)
+        fh.write("\n")
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def run_hls(
+    *,
+    checkpoint: str | Path,
+    data: str | Path,
+    out_hls_config: str | Path,
+    out_csim: str | Path,
+    out_resources: str | Path,
+    out_project: str | Path,
+    dataset: str,
+    variant: str,
+    run: str,
+    hardware: Mapping[str, Any],
+    reuse_factor: int,
+    options: HlsOptions | Mapping[str, Any] | None = None,
+    seed: int = 0,
+    masks: str | Path | None = None,
+    prune_metrics: str | Path | None = None,
+    series_metrics: Mapping[str, str | Path] | None = None,
+    workdir: str | Path | None = None,
+    logger: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Run the HLS stage for one model; returns the ``csim.json`` content.
+
+    ``series_metrics``: run id -> pruning metrics.json of every model in this run's
+    series (needed by ``hls.csim: best``). ``workdir``: parent of the temporary project
+    folder (default: the system's temporary directory).
+    """
+    import hls4ml
+
+    from rasp.data.processed import load_processed
+    from rasp.hardware import (
+        HardwareSettings,
+        check_estimate_matches_generated,
+        describe_model,
+        estimate_layers,
+        make_hls_config,
+        parse_generated,
+        save_hls_config,
+    )
+    from rasp.models import load_checkpoint
+
+    logger = logger or log
+    t_start = time.perf_counter()
+    opts = options if isinstance(options, HlsOptions) else HlsOptions.from_dict(options)
+    objective, run_rf, budget = parse_run(run)
+    if run_rf != int(reuse_factor):
+        raise HlsInputError(f"run {run!r} says RF {run_rf} but reuse_factor={reuse_factor}")
+    where = f"{dataset}/{variant}/{run}"
+
+    model, meta = load_checkpoint(checkpoint)
+    model = model.cpu().eval()
+    processed = load_processed(data)
+    if tuple(processed.input_shape) != tuple(model.input_shape):
+        raise HlsInputError(f"{where}: data samples have shape {processed.input_shape}, the "
+                            f"model expects {tuple(model.input_shape)}")
+    mask_dict = None
+    if masks is not None:
+        mask_dict = load_masks(masks)
+        check_masked_zero(model, mask_dict, where)
+    settings = HardwareSettings.from_dict(dict(hardware), where=f"hardware.{dataset}")
+    rasp_config = make_hls_config(model, model.input_shape, settings, int(reuse_factor))
+    metrics: dict[str, Any] = {}
+    if prune_metrics is not None:
+        metrics = json.loads(Path(prune_metrics).read_text())
+        check_against_pruning(metrics, settings, rasp_config, int(reuse_factor), where)
+
+    x_test, y_test = processed.x_test, processed.y_test
+    ref = torch_outputs(model, x_test)
+    accuracy_torch = float(np.mean(ref.argmax(1) == y_test))
+    logger.info("%s: PyTorch test accuracy %.4f on %d samples", where, accuracy_torch, len(y_test))
+
+    series = {}
+    if series_metrics:
+        series = {r: json.loads(Path(p).read_text()) for r, p in series_metrics.items()}
+    simulate, reason = should_simulate(opts, run, series)
+    plan = plan_synthesis(opts.synthesize, settings.backend, opts.vivado_synth)
+    logger.info("%s: C simulation %s (%s); synthesis: %s", where, "on" if simulate else "off",
+                reason, plan.reason)
+
+    layer_strategies = {t: rasp_config["LayerName"][h]["Strategy"]
+                        for t, h in rasp_config["RaspHardware"]["layer_names"].items()}
+    layer_rfs = {t: int(rasp_config["LayerName"][h]["ReuseFactor"])
+                 for t, h in rasp_config["RaspHardware"]["layer_names"].items()}
+    result: dict[str, Any] = {
+        "dataset": dataset,
+        "variant": variant,
+        "run": run,
+        "objective": objective,
+        "budget": budget,
+        "reuse_factor": int(reuse_factor),
+        "data_source": processed.source if processed.source != "unknown"
+        else meta.get("data_source", "unknown"),
+        "seed": int(seed),
+        "model_seed": meta.get("seed"),
+        "backend": settings.backend,
+        "io_type": settings.io_type,
+        "part": settings.part,
+        "clock_period_ns": settings.clock_period_ns,
+        "precision": describe_precision(settings),
+        "model_precision": describe_model_precision(meta),
+        "strategy": "+".join(sorted(set(layer_strategies.values()))),
+        "strategies": layer_strategies,
+        "reuse_factors": layer_rfs,
+        "accuracy_torch": accuracy_torch,
+        "n_test": int(len(y_test)),
+        "simulated": simulate,
+        "csim_reason": reason,
+        "hls4ml_version": hls4ml.__version__,
+    }
+
+    tmp_root = Path(tempfile.mkdtemp(prefix=f"rasp_hls_{dataset}_{variant}_{run}_",
+                                     dir=str(workdir) if workdir else None))
+    try:
+        converted: ConvertedModel = convert_model(model, rasp_config, tmp_root / "project",
+                                                  trace=True, logger=logger)
+        result["flow"] = converted.flow
+        result["convert_seconds"] = converted.seconds
+
+        layers = describe_model(model, rasp_config)
+        estimate = estimate_layers(layers, estimation_weights(model), mask_dict)
+        estimate = aligned_estimate(estimate, converted.layer_names)
+        generated = parse_generated(converted.output_dir)
+        check_multipliers(estimate, generated)
+        check_estimate_matches_generated(estimate, generated)
+        logger.info("%s: estimate matches the generated code (%d multipliers)", where,
+                    int(estimate.totals["multipliers"]))
+        result["multipliers"] = int(estimate.totals["multipliers"])
+
+        if simulate:
+            info = compile_library(converted, opts.cache_dir, logger)
+            idx = csim_subset(len(x_test), int(opts.csim_samples), int(seed))
+            csim = run_csim(converted, model, x_test[idx], y_test[idx],
+                            min_agreement=float(opts.min_agreement),
+                            diagnose_samples=int(opts.diagnose_samples), logger=logger)
+            result.update(
+                n_samples=csim.n_samples,
+                accuracy_csim=csim.accuracy_csim,
+                accuracy_torch_subset=csim.accuracy_torch,
+                agreement=csim.agreement,
+                max_abs_diff=csim.max_abs_diff,
+                mean_abs_diff=csim.mean_abs_diff,
+                predict_seconds=csim.predict_seconds,
+                compile_seconds=info.seconds,
+                library_cached=info.cached,
+                original_compile_seconds=info.original_compile_seconds,
+                min_agreement=csim.min_agreement,
+            )
+        synthesis = None
+        if plan.csynth:
+            synthesis = run_synthesis(converted, plan, logger)
+            result["synthesis_seconds"] = synthesis.seconds
+        hls_source = "vivado" if settings.backend == "Vivado" else "vitis"
+        table = resources_table(estimate, generated, synthesis=synthesis,
+                                layer_indices=converted.layer_indices, hls_source=hls_source)
+        total = table[table["layer"] == "total"].iloc[0]
+        result["resource_source"] = str(total["source"])
+        result["synthesis"] = {"csynth": plan.csynth, "vsynth": plan.vsynth, "tool": plan.tool,
+                               "reason": plan.reason}
+        result["hls_seconds"] = time.perf_counter() - t_start
+
+        save_hls_config(converted.hls_config, out_hls_config)
+        Path(out_hls_config).chmod(0o666 & ~current_umask())  # save_hls_config leaves mkstemp's 0600
+        write_resources(table, out_resources)
+        info_archive = archive_project(converted.output_dir, out_project,
+                                       max_weights_bytes=int(opts.archive_max_weights_mb * 2**20))
+        result["project_archive"] = info_archive
+        write_json(out_csim, result)
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    logger.info("%s: done in %.1f s (resources from %s)", where, result["hls_seconds"],
+                result["resource_source"])
+    return result
+
+
+def options_dict(options: HlsOptions) -> dict[str, Any]:
+    return asdict(options)
