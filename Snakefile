@@ -13,12 +13,16 @@ configfile: "config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/prune.smk"
 include: "workflow/rules/hls.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/layerwise.smk"
 
 
 rule all:

@@ -10,16 +10,14 @@ a clear error.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rasp.data.provenance import publish_file
+from rasp.atomic import atomic_open
 
 _ATTR = re.compile(
     r"""@attribute\s+(?P<name>'[^']*'|"[^"]*"|\S+)\s+(?P<type>.+?)\s*$""", re.IGNORECASE
@@ -168,14 +166,8 @@ def write_arff(
         else:
             lines.append(f"@attribute {name} numeric")
     lines.append("@data")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("\n".join(lines) + "\n")
-            frame.to_csv(fh, header=False, index=False, na_rep="?", float_format=float_format,
-                         lineterminator="\n")
-        publish_file(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_open(path, "w", newline="\n") as fh:
+        fh.write("\n".join(lines) + "\n")
+        frame.to_csv(fh, header=False, index=False, na_rep="?", float_format=float_format,
+                     lineterminator="\n")
     return path

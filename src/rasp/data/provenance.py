@@ -13,11 +13,12 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from rasp.atomic import atomic_open
 
 #: Packages whose versions are recorded with every dataset.
 DATA_PACKAGES: tuple[str, ...] = (
@@ -91,31 +92,12 @@ def base_provenance(dataset: str, source: str) -> dict[str, Any]:
     }
 
 
-def publish_file(tmp: str | Path, path: str | Path) -> None:
-    """Give a finished temporary file the usual permissions and rename it to ``path``.
-
-    ``tempfile.mkstemp`` creates files readable by the owner only; results must be
-    readable like any other file (0666 minus the umask) on shared file systems.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON via a temporary file and a rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
-            fh.write("\n")
-        publish_file(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_open(path, "w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
+        fh.write("\n")
     return path
 
 

@@ -8,8 +8,6 @@ The offline stand-in (:mod:`rasp.data.render_digits`) writes the same layout, so
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -17,8 +15,8 @@ from typing import IO
 import numpy as np
 import scipy.io
 
+from rasp.atomic import atomic_path
 from rasp.data.download import download
-from rasp.data.provenance import publish_file
 
 SVHN_BASE_URL = "http://ufldl.stanford.edu/housenumbers"
 
@@ -156,14 +154,7 @@ def write_svhn_mat(path: str | Path, x_hwcn: np.ndarray, labels: np.ndarray) -> 
     if x_hwcn.shape[3] != len(labels):
         raise ValueError("X and labels disagree on the number of images")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.mat", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".mat") as tmp:
         scipy.io.savemat(tmp, {"X": x_hwcn, "y": labels.astype(np.uint8)}, format="5",
                          do_compression=False)
-        publish_file(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

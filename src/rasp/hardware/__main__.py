@@ -11,14 +11,13 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import yaml
+
+from rasp.atomic import atomic_path
 
 ARCH_DATASETS = {"jet_mlp": "jets", "svhn_cnn": "svhn"}
 
@@ -72,16 +71,8 @@ def _settings_block(path: str, dataset: str | None, arch: str | None) -> tuple[d
 
 
 def _write_csv(table, path: str) -> None:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".partial", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         table.to_csv(tmp, index_label="layer")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,6 @@ the HLS stage gets the converter arguments from :func:`hls4ml_convert_kwargs`::
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import numpy as np
 import yaml
 from torch import nn
 
+from rasp.atomic import atomic_open
 from rasp.hardware.fixed import FixedType
 from rasp.hardware.layers import (
     brevitas_act_type,
@@ -212,16 +211,8 @@ def _plain(obj: Any) -> Any:
 
 def save_hls_config(hls_config: dict[str, Any], path: str | Path) -> None:
     """Write the config as YAML (atomically: temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump(_plain(hls_config), fh, sort_keys=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as fh:
+        yaml.safe_dump(_plain(hls_config), fh, sort_keys=False)
 
 
 def load_hls_config(path: str | Path) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import os
 import tarfile
 from pathlib import Path
 
-from rasp.hls.atomic import atomic_open
+from rasp.atomic import atomic_open
 
 EXCLUDED_SUFFIXES = (".so", ".o")
 
@@ -38,7 +38,7 @@ def archive_project(project_dir: str | Path, out_path: str | Path, *,
     if not include_weights:
         files = [p for p in files if p not in set(weights)]
     total = 0
-    with atomic_open(out_path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+    with atomic_open(out_path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         if not include_weights:
             note = (f"firmware/weights/ ({len(weights)} files, {weights_bytes} bytes) left out: "

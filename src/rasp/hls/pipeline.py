@@ -49,8 +49,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from rasp.atomic import atomic_open
 from rasp.hls.archive import archive_project
-from rasp.hls.atomic import atomic_open, current_umask
 from rasp.hls.convert import ConvertedModel, convert_model
 from rasp.hls.csim import compile_library, run_csim, torch_outputs
 from rasp.hls.resources import (
@@ -470,7 +470,6 @@ def run_hls(
         result["hls_seconds"] = time.perf_counter() - t_start
 
         save_hls_config(converted.hls_config, out_hls_config)
-        Path(out_hls_config).chmod(0o666 & ~current_umask())  # save_hls_config leaves mkstemp's 0600
         write_resources(table, out_resources)
         info_archive = archive_project(converted.output_dir, out_project,
                                        max_weights_bytes=int(opts.archive_max_weights_mb * 2**20))

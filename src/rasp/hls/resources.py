@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rasp.hls.atomic import atomic_open
+from rasp.atomic import atomic_open
 
 RESOURCE_COLUMNS = ("layer", "dsp", "bram_18k", "lut", "ff", "latency_cycles",
                     "multipliers_generated", "multipliers_estimated", "source")

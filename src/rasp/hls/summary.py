@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from rasp.hls.atomic import atomic_open
+from rasp.atomic import atomic_open
 from rasp.hls.resources import TOTAL, read_resources
 
 SUMMARY_COLUMNS = (

@@ -7,12 +7,12 @@ imported anywhere in this package), so figures build on machines without a displ
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
+
+from rasp.atomic import atomic_path
 
 matplotlib.use("Agg")
 
@@ -129,17 +129,6 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None,
     return fig, axes
 
 
-def _umask_mode() -> int:
-    """File mode a plain ``open(path, "w")`` would give (0o666 minus the umask).
-
-    ``tempfile.mkstemp`` creates files readable by the owner only; results are meant to
-    be shared, so the temporary file gets the ordinary mode before it is renamed.
-    """
-    current = os.umask(0)
-    os.umask(current)
-    return 0o666 & ~current
-
-
 def save_figure(fig: Figure, paths: Sequence[str | Path], dpi: int = 200) -> list[Path]:
     """Save ``fig`` to every path (format from the suffix) atomically, then close it.
 
@@ -154,36 +143,13 @@ def save_figure(fig: Figure, paths: Sequence[str | Path], dpi: int = 200) -> lis
             fmt = path.suffix.lstrip(".").lower()
             if fmt not in {"png", "pdf", "svg"}:
                 raise ValueError(f"cannot save figure as {path.name!r}: use .png, .pdf or .svg")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}",
-                                       dir=path.parent)
-            os.close(fd)
-            try:
+            with atomic_path(path, suffix=f".{fmt}") as tmp:
                 # No creation date: PDFs are byte-stable across reruns.
                 meta = {"CreationDate": None} if fmt == "pdf" else None
                 fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
-                os.chmod(tmp, _umask_mode())
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
             written.append(path)
     finally:
         plt.close(fig)
     return written
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file and rename (no partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rasp.atomic import write_text_atomic
 from rasp.plots.style import (
     describe_data_source,
     describe_resource_source,
     objective_order,
-    write_text_atomic,
 )
 
 #: Columns of results/summary.csv (the HLS stage's contract).

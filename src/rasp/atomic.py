@@ -1,0 +1,70 @@
+"""Atomic file writes: a temporary sibling of the target, then a rename.
+
+Every result file of the workflow is written this way, so a failed or killed job never
+leaves a half-written output that a later rule (or Snakemake's incomplete-file check)
+could mistake for a finished one. Finished files get the usual permissions (0666 minus
+the umask), not the owner-only 0600 that ``tempfile.mkstemp`` creates: results are read
+by other users and by jobs on other nodes of a shared file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it for good)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: str, path: Path) -> None:
+    os.chmod(tmp, 0o666 & ~current_umask())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[str]:
+    """Yield a temporary file name next to ``path``; rename it over ``path`` on success.
+
+    For writers that take a file name (``torch.save``, ``DataFrame.to_csv``,
+    ``Figure.savefig``, ``scipy.io.savemat``). ``suffix`` ends the temporary name (e.g.
+    ``".mat"`` for writers that add an extension when it is missing). On any exception
+    the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        _publish(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` for writing (``"w"`` or ``"wb"``; ``kwargs``
+    go to :func:`open`); rename it over ``path`` when the block finishes without error."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes only ('w' or 'wb'), got mode {mode!r}")
+    if mode == "w":
+        kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+
+
+def write_text_atomic(path: str | Path, text: str, newline: str | None = None) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
+    with atomic_open(path, "w", newline=newline) as fh:
+        fh.write(text)
+    return Path(path)

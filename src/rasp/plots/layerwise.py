@@ -1,0 +1,223 @@
+"""Figures of the layerwise objectives, from result files only.
+
+- :func:`plot_rank_correlation`: the ablation behind greedy layerwise pruning. For each
+  prunable layer with a prunable predecessor, Spearman's rank correlation (left) and the
+  overlap of the kept channel sets (right) between the layer's channel ranking on the dense
+  network and after the previous layer is pruned, against the previous layer's sparsity
+  (% of its channels removed). One colour per layer, one line style per score. Source:
+  ``results/{dataset}/layerwise/rank_correlation.csv``.
+- :func:`plot_accuracy_vs_weight_bits`: test accuracy (%) against weight memory (kbit,
+  log scale: non-zero weights x weight width, summed over layers), one series per
+  objective, the unpruned baseline as a star and the tolerance band: the axis of the
+  layerwise + quantisation source paper. Accuracies and run identities come from
+  ``results/summary.csv``; weight memory from each pruned run's ``metrics.json``
+  (:func:`weight_memory_bits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rasp.plots.results import ResultFileError, index_by_run, read_metrics, row_run_id
+from rasp.plots.style import (
+    BASELINE_STYLE,
+    describe_data_source,
+    figure_title,
+    new_figure,
+    objective_order,
+    objective_style,
+    save_figure,
+)
+from rasp.plots.summary_table import (
+    ACCURACY_COLUMNS,
+    ACCURACY_LABELS,
+    group_rows,
+    pruned_rows,
+    the_baseline,
+)
+
+#: Columns the rank-correlation figure reads.
+RANK_COLUMNS = ("dataset", "data_source", "variant", "score", "layer", "previous_layer",
+                "previous_sparsity", "spearman", "kept_overlap")
+_SCORE_LINES = {"activation": "-", "activation_x_weight": "--"}
+
+
+def read_rank_correlation(path: str | Path) -> pd.DataFrame:
+    """Read and check ``rank_correlation.csv`` (rasp.prune.layerwise.ABLATION_COLUMNS)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultFileError(f"{path} does not exist: run rule layerwise_ablation")
+    df = pd.read_csv(path)
+    missing = [c for c in RANK_COLUMNS if c not in df.columns]
+    if missing:
+        raise ResultFileError(f"{path} lacks columns {missing}; has {list(df.columns)}")
+    if df.empty:
+        raise ResultFileError(f"{path} has no rows (the model has fewer than two prunable "
+                              "layers)")
+    return df
+
+
+def plot_rank_correlation(df: pd.DataFrame, out_paths: Sequence[str | Path],
+                          dpi: int = 200) -> list[Path]:
+    """Spearman's rho and kept-set overlap vs the previous layer's sparsity (module doc)."""
+    fig, axes = new_figure(ncols=2, width=8.0, height=3.8)
+    layers = list(dict.fromkeys(df["layer"]))
+    cmap = __import__("matplotlib").colormaps["tab10"]
+    for ax, col, label in ((axes[0], "spearman", "Spearman rank correlation"),
+                           (axes[1], "kept_overlap", "kept-channel overlap (fraction)")):
+        for li, layer in enumerate(layers):
+            for score in sorted(set(df["score"])):
+                rows = df[(df["layer"] == layer) & (df["score"] == score)]
+                rows = rows.sort_values("previous_sparsity")
+                if rows.empty:
+                    continue
+                prev = rows["previous_layer"].iloc[0]
+                ax.plot(100.0 * rows["previous_sparsity"], rows[col], color=cmap(li % 10),
+                        linestyle=_SCORE_LINES.get(score, ":"), marker="o", markersize=4,
+                        label=f"{layer} ({prev} pruned), {score}")
+        ax.set_xlabel("channels removed from the previous layer (%)")
+        ax.set_ylabel(label)
+        ax.set_ylim(min(-0.05, float(np.nanmin(df[col])) - 0.05) if df[col].notna().any()
+                    else -0.05, 1.05)
+        ax.axhline(1.0, color="0.5", lw=0.6, ls=":")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[1].legend(handles, labels, frameon=False, fontsize=6, loc="lower left")
+    ds = sorted(set(df["dataset"]))
+    variants = sorted(set(df["variant"]))
+    fig.suptitle(f"{'/'.join(ds)} / {'/'.join(variants)}: channel ranking, dense vs previous "
+                 f"layer pruned (no fine-tuning)\ndata: {describe_data_source(df['data_source'])}",
+                 fontsize=9)
+    return save_figure(fig, out_paths, dpi=dpi)
+
+
+def _width(precision: str | None) -> int | None:
+    if not precision:
+        return None
+    from rasp.hardware.fixed import parse_precision
+
+    return int(parse_precision(str(precision)).width)
+
+
+def weight_memory_bits(metrics: Mapping[str, Any], quantized_weight_bits: int | None = None,
+                       baseline: bool = False) -> float:
+    """Weight memory in bits of a pruned run (``baseline=True``: of its baseline).
+
+    In order of preference: the run's own ``weight_memory_bits`` /
+    ``baseline_weight_memory_bits`` (layerwise objectives); per-layer ``weight_bits`` in
+    ``layers`` / ``baseline_layers`` times non-zero weights; the total non-zero weights
+    times ``quantized_weight_bits`` (a QAT variant's weight width, from its baseline) or,
+    for float variants, the width of the hardware's weight precision.
+    """
+    key = "baseline_weight_memory_bits" if baseline else "weight_memory_bits"
+    if metrics.get(key) is not None:
+        return float(metrics[key])
+    layers = metrics.get("baseline_layers" if baseline else "layers") or {}
+    if layers and all("weight_bits" in r and "weight_memory_bits" in r for r in layers.values()):
+        return float(sum(r["weight_memory_bits"] for r in layers.values()))
+    if layers and not baseline and all("weight_bits" in r and "nonzero_weights" in r
+                                       for r in layers.values()):
+        return float(sum(r["weight_bits"] * r["nonzero_weights"] for r in layers.values()))
+    res = metrics.get("baseline_resources" if baseline else "resources") or {}
+    nonzero = res.get("nonzero_weights")
+    if nonzero is None:
+        raise ResultFileError("pruning metrics have neither weight_memory_bits nor the "
+                              "nonzero_weights resource: rerun the prune rule")
+    bits = quantized_weight_bits
+    if bits is None:
+        hw = metrics.get("hardware") or {}
+        bits = _width(hw.get("weight_precision") or hw.get("precision"))
+    if bits is None:
+        raise ResultFileError("cannot tell the weight width of this run: its metrics have no "
+                              "hardware precision")
+    return float(nonzero) * float(bits)
+
+
+def weight_memory_points(summary: pd.DataFrame, metrics_files: Iterable[str | Path],
+                         dataset: str, variant: str, rf: int, accuracy: str = "torch",
+                         baseline_metrics: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per pruned run of the group in ``summary`` that has a metrics file:
+    objective, budget, accuracy (fraction), weight_bits (bits). ``baseline_metrics``: the
+    baseline's training metrics (its ``model_kwargs`` give a QAT variant's weight width)."""
+    acc_col = ACCURACY_COLUMNS[accuracy]
+    group = group_rows(summary, dataset, variant, rf)
+    files = index_by_run(metrics_files)
+    qbits = None
+    kwargs = (baseline_metrics or {}).get("model_kwargs") or {}
+    if kwargs.get("quantized"):
+        qbits = int(kwargs["weight_bits"])
+    rows = []
+    for _, row in pruned_rows(group).iterrows():
+        rid = row_run_id(row)
+        if rid not in files or pd.isna(row[acc_col]):
+            continue
+        m = read_metrics(files[rid])
+        rows.append({"objective": row["objective"], "budget": float(row["budget"]),
+                     "accuracy": float(row[acc_col]),
+                     "weight_bits": weight_memory_bits(m, qbits),
+                     "baseline_weight_bits": weight_memory_bits(m, qbits, baseline=True),
+                     "run": rid})
+    return pd.DataFrame(rows, columns=["objective", "budget", "accuracy", "weight_bits",
+                                       "baseline_weight_bits", "run"])
+
+
+def plot_accuracy_vs_weight_bits(summary: pd.DataFrame, metrics_files: Iterable[str | Path],
+                                 dataset: str, variant: str, rf: int,
+                                 out_paths: Sequence[str | Path], *, tolerance: float = 0.01,
+                                 accuracy: str = "torch",
+                                 baseline_metrics: Mapping[str, Any] | None = None,
+                                 dpi: int = 200) -> list[Path]:
+    """Accuracy (%) vs weight memory (kbit, log scale) of one (dataset, variant, RF)."""
+    acc_col = ACCURACY_COLUMNS[accuracy]
+    group = group_rows(summary, dataset, variant, rf)
+    base = the_baseline(group)
+    pts = weight_memory_points(summary, metrics_files, dataset, variant, rf, accuracy,
+                               baseline_metrics)
+    fig, ax = new_figure()
+    base_acc = 100.0 * float(base[acc_col])
+    ax.axhspan((1.0 - tolerance) * base_acc, base_acc, color="#d62728", alpha=0.12, lw=0,
+               label=f"within {100 * tolerance:g}% relative accuracy loss")
+    ax.axhline(base_acc, color="#d62728", lw=0.8, ls=":")
+    for obj in objective_order(pts["objective"]):
+        rows = pts[pts["objective"] == obj].sort_values(["weight_bits", "budget"])
+        st = objective_style(obj)
+        ax.plot(rows["weight_bits"] / 1000.0, 100.0 * rows["accuracy"], label=obj,
+                color=st["color"], marker=st["marker"], linestyle=st["linestyle"], alpha=0.9)
+        for xv, yv, b in zip(rows["weight_bits"] / 1000.0, 100.0 * rows["accuracy"],
+                             rows["budget"], strict=True):
+            ax.annotate(f"b{b:g}", (xv, yv), xytext=(3, 3), textcoords="offset points",
+                        fontsize=6, color=st["color"])
+    if not pts.empty:
+        # the float baseline: the largest baseline memory among the runs (a layerwise+quant
+        # run reports its float baseline, like every other objective)
+        ax.plot([pts["baseline_weight_bits"].max() / 1000.0], [base_acc],
+                label="baseline (unpruned)", **BASELINE_STYLE)
+        ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, "no pruned run of this group has a metrics file", ha="center",
+                va="center", transform=ax.transAxes, color="0.35")
+    ax.set_xlabel("weight memory (kbit): non-zero weights x weight width")
+    ax.set_ylabel(ACCURACY_LABELS[accuracy])
+    strategies = ", ".join(sorted(set(group["strategy"])))
+    ax.set_title(figure_title(
+        f"{dataset} / {variant} / RF {rf} ({strategies}): accuracy vs weight memory",
+        group["data_source"], ["estimate"]))
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, frameon=False, loc="best")
+    return save_figure(fig, out_paths, dpi=dpi)
+
+
+__all__ = [
+    "RANK_COLUMNS",
+    "plot_accuracy_vs_weight_bits",
+    "plot_rank_correlation",
+    "read_rank_correlation",
+    "weight_memory_bits",
+    "weight_memory_points",
+]

@@ -1,0 +1,129 @@
+"""One prune job of the workflow (rule ``prune``): read the baseline, prune, write results.
+
+Outputs (all written atomically) in ``results/{dataset}/pruned/{variant}/
+{objective}_rf{RF}_b{budget}/``:
+
+- ``model.pt``: :func:`rasp.models.save_checkpoint` with meta ``variant``, ``dataset``,
+  ``seed``, ``data_source``, ``objective``, ``reuse_factor``, ``budget_percent``,
+  ``masks_file`` ("masks.pt", next to it), ``masks`` (the same masks), ``hls`` (hardware
+  settings, reuse factor, strategy per layer: what the structures assumed) and the
+  pruning settings.
+- ``masks.pt``: :func:`rasp.prune.masks.save_masks` (parameter name -> bool, True = kept).
+- ``metrics.json``: see :func:`rasp.prune.pruner.prune` plus dataset, variant, data source
+  and provenance, baseline checkpoint.
+- ``trajectory.csv``: one row per step (:data:`rasp.prune.results.TRAJECTORY_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rasp.prune.config import PruneConfig
+from rasp.prune.masks import save_masks
+from rasp.prune.pruner import prune
+from rasp.prune.results import write_json, write_trajectory
+
+#: Objectives implemented by :mod:`rasp.prune.layerwise` (greedy layer-by-layer channel
+#: pruning); every other objective is the knapsack pruner :func:`rasp.prune.pruner.prune`.
+LAYERWISE_OBJECTIVES = ("layerwise", "layerwise+quant")
+
+
+def prune_job(
+    baseline_path: str | Path,
+    data_path: str | Path,
+    *,
+    dataset: str,
+    variant: str,
+    objective: str,
+    reuse_factor: int,
+    budget_percent: float,
+    hardware: Mapping[str, Any],
+    pruning: Mapping[str, Any],
+    seed: int,
+    out_model: str | Path,
+    out_masks: str | Path,
+    out_metrics: str | Path,
+    out_trajectory: str | Path,
+    threads: int | None = None,
+    device: str = "auto",
+    logger: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Prune the baseline at ``baseline_path`` on the processed data at ``data_path``.
+
+    ``budget_percent``: target in percent of the baseline's estimated resources.
+    ``hardware``: the ``hardware.<dataset>`` config block; ``pruning``: the
+    ``pruning.<dataset>`` block (sweep keys are ignored). Objectives ``layerwise`` and
+    ``layerwise+quant`` run :func:`rasp.prune.layerwise.prune_layerwise`, the others
+    :func:`rasp.prune.pruner.prune`. Returns the metrics dict.
+    """
+    from rasp.data.processed import load_processed
+    from rasp.models import load_checkpoint, save_checkpoint
+
+    log = logger or logging.getLogger(__name__)
+    cfg = PruneConfig.from_dict(pruning)
+    budget_percent = float(budget_percent)
+    if not 0 < budget_percent <= 100:
+        raise ValueError(f"budget must be in (0, 100] percent of the baseline, got {budget_percent}")
+    model, meta = load_checkpoint(baseline_path)
+    data = load_processed(data_path)
+    if meta.get("data_source") not in (None, data.source):
+        raise ValueError(
+            f"baseline {baseline_path} was trained on data source {meta.get('data_source')!r} "
+            f"but {data_path} is {data.source!r}; retrain the baseline (rule train_baseline)"
+        )
+    log.info(
+        "prune %s/%s objective=%s rf=%d budget=%g%% seed=%d: baseline %s, data %s (%s), "
+        "train/val/test = %d/%d/%d, threads %s, device %s",
+        dataset, variant, objective, reuse_factor, budget_percent, seed, baseline_path,
+        data_path, data.source, len(data.y_train), len(data.y_val), len(data.y_test),
+        threads, device,
+    )
+    common = dict(objective=objective, reuse_factor=int(reuse_factor),
+                  budget=budget_percent / 100.0, hardware=hardware, seed=int(seed),
+                  threads=threads, device=device, logger=log)
+    if objective in LAYERWISE_OBJECTIVES:
+        from rasp.prune.layerwise import prune_layerwise  # imports Brevitas: only when needed
+
+        result = prune_layerwise(model, data, config=dict(pruning), **common)
+    else:
+        result = prune(model, data, config=cfg, **common)
+    metrics = {
+        "dataset": dataset,
+        "variant": variant,
+        "data_source": data.source,
+        "provenance": data.provenance,
+        "baseline_checkpoint": str(baseline_path),
+        "baseline_seed": meta.get("seed"),
+        **result.metrics,
+        "threads": threads,
+        "device": device,
+    }
+    hls = {
+        "settings": dict(result.metrics["hardware"]),
+        "reuse_factor": int(reuse_factor),
+        "strategies": dict(result.metrics["strategies"]),
+    }
+    save_masks(out_masks, result.masks, {"objective": objective, "reuse_factor": int(reuse_factor),
+                                         "budget_percent": budget_percent})
+    ckpt_meta = {
+        "variant": variant,
+        "dataset": dataset,
+        "seed": int(seed),
+        "data_source": data.source,
+        "objective": objective,
+        "reuse_factor": int(reuse_factor),
+        "budget_percent": budget_percent,
+        "masks_file": Path(out_masks).name,
+        "masks": result.masks,
+        "hls": hls,
+        "pruning": cfg.to_dict(),
+        "baseline_checkpoint": str(baseline_path),
+        "test_accuracy": result.metrics["test_accuracy"],
+    }
+    save_checkpoint(out_model, result.model, ckpt_meta)
+    write_trajectory(out_trajectory, result.trajectory)
+    write_json(out_metrics, metrics)
+    return metrics

@@ -1,0 +1,146 @@
+"""Pruning masks: parameter name -> bool tensor of the parameter's shape, True = kept.
+
+Masks are the single record of what was pruned. They are built from the knapsack's
+kept/removed structures, intersected with the previous step's masks (a pruned weight
+never comes back), applied to the model (``rasp.train.apply_masks`` sets masked weights to
+exactly 0), handed to the training loop (which keeps masked weights, their gradients and
+Adam's moments at 0 through fine-tuning) and saved next to the model in ``masks.pt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rasp.atomic import atomic_path
+
+Masks = dict[str, torch.Tensor]
+MASKS_FORMAT = "rasp-masks-1"
+
+
+def full_masks(model: nn.Module, params: Sequence[str]) -> Masks:
+    """All-True masks for ``params`` (nothing pruned yet)."""
+    named = dict(model.named_parameters())
+    missing = [p for p in params if p not in named]
+    if missing:
+        raise KeyError(f"model has no parameters {missing}")
+    return {p: torch.ones(named[p].shape, dtype=torch.bool) for p in params}
+
+
+#: Which weights belong to which structure: parameter name -> (flat indices into
+#: ``param.flatten()``, structure ids), two equal-length int64 arrays. A weight may appear
+#: under several structures (e.g. a DSP pattern and the BRAM column that stores it).
+Membership = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def membership_from_groups(groups: Sequence[Mapping[str, np.ndarray]]) -> Membership:
+    """:data:`Membership` of a list of structures, ``groups[k]``: param -> flat indices."""
+    idx: dict[str, list[np.ndarray]] = {}
+    ids: dict[str, list[np.ndarray]] = {}
+    for k, group in enumerate(groups):
+        for name, flat in group.items():
+            flat = np.asarray(flat, dtype=np.int64).reshape(-1)
+            idx.setdefault(name, []).append(flat)
+            ids.setdefault(name, []).append(np.full(flat.size, k, dtype=np.int64))
+    return {n: (np.concatenate(idx[n]), np.concatenate(ids[n])) for n in idx}
+
+
+def masks_from_removed(
+    model: nn.Module,
+    params: Sequence[str],
+    membership: Membership,
+    removed: np.ndarray,
+    previous: Mapping[str, torch.Tensor] | None = None,
+) -> Masks:
+    """Masks that drop the weights of every removed structure.
+
+    ``membership`` says which weights belong to which structure; ``removed[k]`` is True
+    when structure ``k`` is pruned. Weights not in any removed structure stay kept, unless
+    ``previous`` masks already dropped them.
+    """
+    removed = np.asarray(removed, dtype=bool)
+    masks = full_masks(model, params) if previous is None else clone_masks(previous)
+    for name, (flat, ids) in membership.items():
+        if name not in masks:
+            raise KeyError(f"structures touch {name!r}, which is not prunable here")
+        if ids.size and ids.max() >= removed.size:
+            raise ValueError(
+                f"{removed.size} removal flags, but structures up to id {int(ids.max())}"
+            )
+        drop = flat[removed[ids]]
+        masks[name].view(-1)[torch.as_tensor(drop)] = False
+    return masks
+
+
+def clone_masks(masks: Mapping[str, torch.Tensor]) -> Masks:
+    return {k: v.detach().to("cpu", torch.bool).clone() for k, v in masks.items()}
+
+
+def intersect(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> Masks:
+    """Weight kept only when kept in both (parameters missing from one mask stay as in the other)."""
+    out = clone_masks(a)
+    for k, v in b.items():
+        v = v.to("cpu", torch.bool)
+        out[k] = out[k] & v if k in out else v.clone()
+    return out
+
+
+def check_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    """Raise ``ValueError`` naming any mask whose parameter is missing or has another shape."""
+    named = dict(model.named_parameters())
+    for k, v in masks.items():
+        if k not in named:
+            raise ValueError(f"mask for {k!r}, which is not a parameter of the model")
+        if tuple(v.shape) != tuple(named[k].shape):
+            raise ValueError(
+                f"mask {k!r} has shape {tuple(v.shape)}, parameter has {tuple(named[k].shape)}"
+            )
+        if v.dtype != torch.bool:
+            raise ValueError(f"mask {k!r} has dtype {v.dtype}; masks are bool (True = kept)")
+
+
+def masks_hold(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> bool:
+    """True when every masked weight of ``model`` is exactly 0."""
+    named = dict(model.named_parameters())
+    return all(
+        bool((named[k].detach()[~v.to(named[k].device)] == 0).all()) for k, v in masks.items()
+    )
+
+
+def sparsity(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Fraction of pruned weights per parameter and in total (key ``total``), in [0, 1]."""
+    out: dict[str, float] = {}
+    n = 0
+    pruned = 0
+    for k, v in masks.items():
+        n_k = v.numel()
+        p_k = int((~v).sum())
+        out[k] = p_k / n_k if n_k else 0.0
+        n += n_k
+        pruned += p_k
+    out["total"] = pruned / n if n else 0.0
+    return out
+
+
+def save_masks(path: str | Path, masks: Mapping[str, torch.Tensor], meta: dict | None = None) -> None:
+    """Write ``masks`` (and a small JSON-like ``meta``) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": MASKS_FORMAT, "masks": clone_masks(masks), "meta": dict(meta or {})}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_masks(path: str | Path) -> Masks:
+    """Read masks written by :func:`save_masks`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"masks file {path} does not exist; run the prune rule")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != MASKS_FORMAT:
+        raise ValueError(f"{path} is not a rasp masks file (expected format {MASKS_FORMAT})")
+    return {k: v.to(torch.bool) for k, v in payload["masks"].items()}

@@ -1,0 +1,477 @@
+"""The iterative resource-aware pruner: importance -> knapsack -> masks -> fine-tune, repeated.
+
+One call of :func:`prune` takes a trained model down to ``budget`` (a fraction of the
+baseline's estimated resources) for one objective and reuse factor:
+
+1. Build the hls4ml configuration the model will be synthesised with
+   (:func:`rasp.hardware.hls_config.make_hls_config`), describe every layer and estimate
+   the baseline's resources (:mod:`rasp.hardware.estimate`).
+2. For each budget of the schedule (:mod:`rasp.prune.schedule`): score every weight
+   (:mod:`rasp.prune.importance`), normalise across layers, sum into structure values,
+   solve one knapsack over all layers (:mod:`rasp.prune.selection`), intersect with the
+   previous masks, fine-tune with the masks held exactly at zero (``rasp.train.fit``,
+   a fresh Adam each step, optional group lasso), and accept the step when validation
+   accuracy >= ``rtol`` x the baseline's.
+3. The result is the model AT the target budget (the requested point) with the best
+   validation accuracy among the models evaluated at the target; whether it met the
+   tolerance and the smallest accepted budget are recorded.
+
+Units: budgets and sparsities are fractions in [0, 1]; resources are DSP48E2 slices and
+BRAM_18K blocks as estimated by :mod:`rasp.hardware.estimate`; times are wall seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rasp.hardware.estimate import estimate_layers
+from rasp.hardware.hls_config import make_hls_config
+from rasp.hardware.layers import describe_model
+from rasp.hardware.settings import HardwareSettings
+from rasp.models import full_state_dict
+from rasp.prune.config import PruneConfig
+from rasp.prune.importance import (
+    fisher_values,
+    iterate_batches,
+    normalise,
+    resolve_normalisation,
+    structure_values,
+    weight_scores,
+)
+from rasp.prune.masks import Masks, clone_masks, full_masks, masks_hold, sparsity
+from rasp.prune.regularizer import GroupLasso
+from rasp.prune.schedule import Schedule
+from rasp.prune.selection import (
+    ItemSet,
+    Selection,
+    build_items,
+    forced_items,
+    select_knapsack,
+    select_unstructured,
+)
+from rasp.train import TrainConfig, apply_masks, evaluate, fit, resolve_device
+
+#: Estimated totals copied into metrics and trajectories.
+REPORTED_RESOURCES = ("dsp", "dsp_csd", "multipliers", "bram_18k", "bram_18k_hls", "lut",
+                      "nonzero_weights", "weights", "latency_cycles")
+#: Per-layer columns of the resource table copied into metrics.json.
+LAYER_COLUMNS = ("strategy", "reuse_factor", "n_in", "n_out", "weight_bits", "weights",
+                 "nonzero_weights", "patterns", "zero_patterns", "multipliers", "dsp",
+                 "dsp_csd", "memory", "bram_18k", "lut")
+
+
+@dataclass
+class PruneResult:
+    """Output of :func:`prune`: the model at the target budget (CPU, masks applied), its
+    masks, the metrics dict written to metrics.json, one trajectory row per step and the
+    hls4ml config the structures assumed."""
+
+    model: nn.Module
+    masks: Masks
+    metrics: dict[str, Any]
+    trajectory: list[dict[str, Any]]
+    hls_config: dict[str, Any]
+    layer_table: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """CPU copy of the model's state (Brevitas models: including learned scales)."""
+    if getattr(model, "quantized", False):
+        return full_state_dict(model)  # imports Brevitas (seconds): only when needed
+    return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+
+
+def _step_seed(seed: int, step: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0] % (2**31 - 1))
+
+
+def _to_builtin(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def prune(
+    model: nn.Module,
+    data: Any,
+    *,
+    objective: str,
+    reuse_factor: int,
+    budget: float,
+    hardware: HardwareSettings | Mapping[str, Any],
+    config: PruneConfig | Mapping[str, Any] | None = None,
+    seed: int = 0,
+    threads: int | None = None,
+    device: str = "auto",
+    logger: logging.Logger | None = None,
+) -> PruneResult:
+    """Prune ``model`` (trained; modified in place) to ``budget`` x its estimated resources.
+
+    ``data``: a :class:`rasp.data.processed.ProcessedData` (train/val/test splits).
+    ``objective``: dsp | bram | dsp+bram | neurons | unstructured. ``reuse_factor``: the
+    hls4ml RF every layer is built with. ``budget``: target fraction in (0, 1] of the
+    baseline's estimate of each budgeted resource (``PruneConfig.resources_for``).
+    ``hardware``: the ``hardware.<dataset>`` block or settings. ``seed`` seeds importance
+    batches and fine-tuning (each step derives its own seed).
+    """
+    log = logger or logging.getLogger(__name__)
+    cfg = config if isinstance(config, PruneConfig) else PruneConfig.from_dict(config or {})
+    settings = hardware if isinstance(hardware, HardwareSettings) else \
+        HardwareSettings.from_dict(dict(hardware))
+    if not 0.0 < float(budget) <= 1.0:
+        raise ValueError(f"budget must be a fraction in (0, 1], got {budget}")
+    budget = float(budget)
+    resources = cfg.resources_for(objective)
+    dev = resolve_device(device)
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(int(seed))
+    t_start = time.perf_counter()
+
+    model = model.to("cpu").eval()
+    input_shape = tuple(getattr(model, "input_shape", data.input_shape))
+    hls_config = make_hls_config(model, input_shape, settings, int(reuse_factor))
+    layers = describe_model(model, hls_config, input_shape=input_shape, settings=settings)
+    params = [layer.param_name for layer in layers]
+    for layer in layers:
+        log.info("layer %s", layer.describe())
+
+    def estimate_table(masks: Masks | None):
+        return estimate_layers(layers, model, masks)
+
+    def estimate(masks: Masks) -> dict[str, float]:
+        totals = estimate_table(masks).totals
+        return {r: float(totals[r]) for r in resources}
+
+    base_table = estimate_table(None)
+    base_totals = {k: float(base_table.totals[k]) for k in REPORTED_RESOURCES}
+    for r in resources:
+        if base_totals[r] <= 0:
+            raise ValueError(
+                f"objective {objective!r} budgets {r}, but the baseline uses no {r} at RF "
+                f"{reuse_factor} with these hardware settings (strategy "
+                f"{sorted({lay.strategy for lay in layers})}); pick a reuse factor / precision "
+                f"where the weights use {r} (e.g. BRAM needs weights in block RAM: RF > 1, "
+                "depth above the LUTRAM threshold)"
+            )
+    budget_abs = {r: budget * base_totals[r] for r in resources}
+    log.info(
+        "prune objective=%s RF=%d budget=%.4g%% of baseline %s -> %s; importance=%s (%s), "
+        "schedule=%s x%d, finetune %d (+%d final) epochs, rtol=%.3f, solver %s",
+        objective, reuse_factor, 100 * budget, {r: base_totals[r] for r in resources},
+        {r: round(v, 2) for r, v in budget_abs.items()}, cfg.importance,
+        resolve_normalisation(cfg.importance, cfg.normalisation), cfg.schedule, cfg.steps,
+        cfg.finetune_epochs, cfg.last_epochs, cfg.rtol, cfg.solver.method,
+    )
+
+    items: ItemSet | None = None
+    fixed: dict[str, float] = {}
+    if objective != "unstructured":
+        items = build_items(layers, objective, resources)
+        for note in items.notes:
+            log.info("%s", note)
+        fixed = {r: base_totals[r] - float(items.costs[j].sum()) for j, r in
+                 enumerate(items.resources)}
+        log.info("%d structures (%s); resources outside them: %s", items.n,
+                 ", ".join(f"{k}: {int((items.kind == k).sum())}" for k in np.unique(items.kind)),
+                 {r: round(v, 3) for r, v in fixed.items()})
+
+    x_val, y_val = data.x_val, data.y_val
+    base_val = float(evaluate(model, x_val, y_val)["accuracy"])
+    base_test = float(evaluate(model, data.x_test, data.y_test)["accuracy"])
+    threshold = cfg.rtol * base_val
+    log.info("baseline val accuracy %.4f, test accuracy %.4f; accept val >= %.4f",
+             base_val, base_test, threshold)
+
+    masks = full_masks(model, params)
+    schedule = Schedule(cfg.schedule, budget, cfg.steps, cfg.power, cfg.binary_tolerance)
+    accepted_state = (_snapshot(model), clone_masks(masks), 1.0)
+    best_target: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = []
+    total_solve = 0.0
+    last_sel: Selection | None = None
+    step = 0
+    while (fraction := schedule.next()) is not None:
+        step += 1
+        t_step = time.perf_counter()
+        started_from = "current"
+        if schedule.restart_from_accepted:
+            state, acc_masks, acc_fraction = accepted_state
+            model.load_state_dict(state)
+            masks = clone_masks(acc_masks)
+            started_from = f"accepted@{acc_fraction:.4g}"
+        step_seed = _step_seed(seed, step)
+        step_budget = {r: fraction * base_totals[r] for r in resources}
+
+        norm = resolve_normalisation(cfg.importance, cfg.normalisation)
+        if items is not None and cfg.importance == "fisher":
+            values = _fisher(model, params, cfg, data, step_seed, dev, items)
+            values = _normalise_values(values, items, norm)
+        elif items is not None:
+            scores = normalise(_scores(model, params, cfg, data, step_seed, dev), norm, masks)
+            values = structure_values(scores, items.value_members, items.n)
+        else:
+            scores = normalise(_scores(model, params, cfg, data, step_seed, dev), norm, masks)
+        if items is None:
+            out_param = layers[-1].param_name
+            sel = select_unstructured(
+                scores, masks, budget=step_budget, estimate=estimate, output_param=out_param,
+                keep_output_layer=cfg.keep_output_layer, logger=log,
+            )
+        else:
+            alive = items.alive(masks)
+            forced = forced_items(items, values, alive, cfg.keep_output_layer)
+            sel = select_knapsack(
+                items, values, alive, forced, budget=step_budget, fixed=fixed,
+                estimate=estimate, model=model, params=params, previous=masks,
+                method=cfg.solver.method, time_limit=cfg.solver.time_limit,
+                gap=cfg.solver.gap, repair_iterations=cfg.repair_iterations,
+                additive=objective != "neurons", seed=step_seed, logger=log,
+            )
+        last_sel = sel
+        total_solve += sel.solve_seconds
+        masks = sel.masks
+        apply_masks(model, masks)
+
+        at_target = abs(fraction - budget) <= 1e-12
+        epochs = cfg.last_epochs if at_target else cfg.finetune_epochs
+        if epochs > 0:
+            reg = None
+            if cfg.group_lasso > 0:
+                reg = _group_lasso(model, params, items, masks, cfg.group_lasso)
+            tc = TrainConfig.from_dict({
+                **cfg.finetune, "epochs": int(epochs), "seed": step_seed,
+                "threads": threads, "device": device,
+            })
+            ft_data = _finetune_data(data, cfg.finetune_samples, step_seed)
+            log.info("step %d: fine-tuning %d epoch(s) on %d samples", step, epochs,
+                     len(ft_data["y_train"]))
+            fit(model, ft_data, tc, masks=masks, regularizer=reg, logger=log)
+            model.to("cpu")
+        if not masks_hold(model, masks):  # the train loop guarantees this; never ship otherwise
+            raise RuntimeError("masked weights are not zero after fine-tuning")
+        val_acc = float(evaluate(model, x_val, y_val)["accuracy"])
+        accepted = val_acc >= threshold
+        schedule.report(fraction, accepted)
+        est_all = estimate_table(masks).totals
+        row = {
+            "step": step,
+            "budget_fraction": fraction,
+            "target_dsp": step_budget.get("dsp", float("nan")),
+            "target_bram_18k": step_budget.get("bram_18k", float("nan")),
+            "achieved_dsp": float(est_all["dsp"]),
+            "achieved_bram_18k": float(est_all["bram_18k"]),
+            "achieved_multipliers": float(est_all["multipliers"]),
+            "meets_budget": bool(sel.meets_budget),
+            "sparsity": sparsity(masks)["total"],
+            "val_accuracy": val_acc,
+            "accepted": bool(accepted),
+            "started_from": started_from,
+            "finetune_epochs": int(epochs),
+            "solver_method": sel.method,
+            "solver_status": sel.status,
+            "n_items": int(sel.n_items),
+            "solve_seconds": sel.solve_seconds,
+            "gap": sel.gap,
+            "repairs": max(0, sel.solves - 1) if items is not None else 0,
+            "step_seconds": time.perf_counter() - t_step,
+        }
+        rows.append(row)
+        log.info(
+            "step %d: budget %.2f%% %s achieved dsp %.0f bram_18k %.0f (%s budget), sparsity "
+            "%.3f, val acc %.4f (baseline %.4f) -> %s; %s %s, %d solve(s) %.2f s, gap %.2g; "
+            "%.1f s",
+            step, 100 * fraction, {r: round(v, 1) for r, v in step_budget.items()},
+            row["achieved_dsp"], row["achieved_bram_18k"],
+            "meets" if sel.meets_budget else "EXCEEDS", row["sparsity"], val_acc, base_val,
+            "accepted" if accepted else "rejected", sel.method, sel.status, sel.solves,
+            sel.solve_seconds, sel.gap, row["step_seconds"],
+        )
+        snapshot = (_snapshot(model), clone_masks(masks))
+        if accepted and fraction <= accepted_state[2]:
+            accepted_state = (snapshot[0], snapshot[1], fraction)
+        if at_target and (best_target is None or val_acc > best_target["val_accuracy"]):
+            best_target = {"state": snapshot[0], "masks": snapshot[1], "val_accuracy": val_acc,
+                           "step": step, "selection": sel}
+
+    if best_target is None:  # cannot happen: every schedule ends at the target
+        raise RuntimeError("the schedule never reached the target budget")
+    model.load_state_dict(best_target["state"])
+    masks = best_target["masks"]
+    apply_masks(model, masks)
+    final_table = estimate_table(masks)
+    val_eval = evaluate(model, x_val, y_val)
+    test_eval = evaluate(model, data.x_test, data.y_test, roc_auc=True,
+                         class_names=list(data.class_names))
+    sel = best_target["selection"]
+    totals = {k: float(final_table.totals[k]) for k in REPORTED_RESOURCES}
+    layers_out = {
+        name: {c: _to_builtin(row[c]) for c in LAYER_COLUMNS if c in row.index}
+        for name, row in final_table.layers.iterrows()
+    }
+    base_layers = {
+        name: {c: _to_builtin(row[c]) for c in ("dsp", "bram_18k", "multipliers", "lut")}
+        for name, row in base_table.layers.iterrows()
+    }
+
+    def reduction(key: str) -> float | None:
+        return 1.0 - totals[key] / base_totals[key] if base_totals[key] > 0 else None
+
+    best_accepted = schedule.best_accepted
+    accepted_rows = [r for r in rows if r["accepted"]]
+    metrics: dict[str, Any] = {
+        "objective": objective,
+        "reuse_factor": int(reuse_factor),
+        "budget_percent": 100 * budget,
+        "budget_fraction": budget,
+        "budget_resources": list(resources),
+        "budget": budget_abs,
+        "meets_budget": bool(all(totals[r] <= budget_abs[r] * (1 + 1e-9) for r in resources)),
+        "accuracy": float(test_eval["accuracy"]),
+        "test_accuracy": float(test_eval["accuracy"]),
+        "val_accuracy": float(val_eval["accuracy"]),
+        "test_loss": float(test_eval["loss"]),
+        "per_class_accuracy": test_eval["per_class_accuracy"],
+        "roc_auc": test_eval["roc_auc"],
+        "roc_auc_macro": test_eval["roc_auc_macro"],
+        "baseline_accuracy": base_test,
+        "baseline_test_accuracy": base_test,
+        "baseline_val_accuracy": base_val,
+        "relative_accuracy_loss": 1.0 - float(test_eval["accuracy"]) / base_test
+        if base_test > 0 else None,
+        "rtol": cfg.rtol,
+        "met_tolerance": bool(float(val_eval["accuracy"]) >= threshold),
+        "best_accepted_budget_fraction": best_accepted,
+        "best_accepted_val_accuracy": max((r["val_accuracy"] for r in accepted_rows
+                                           if r["budget_fraction"] == best_accepted),
+                                          default=None),
+        "resources": totals,
+        "baseline_resources": base_totals,
+        "dsp": totals["dsp"],
+        "bram_18k": totals["bram_18k"],
+        "multipliers": totals["multipliers"],
+        "baseline_dsp": base_totals["dsp"],
+        "baseline_bram_18k": base_totals["bram_18k"],
+        "dsp_reduction": reduction("dsp"),
+        "bram_reduction": reduction("bram_18k"),
+        "layers": layers_out,
+        "baseline_layers": base_layers,
+        "sparsity": sparsity(masks),
+        "solver_method": cfg.solver.method,
+        "solver_status": sel.status,
+        "solve_seconds": total_solve,
+        "gap": sel.gap,
+        "final_step": best_target["step"],
+        "steps": len(rows),
+        "seed": int(seed),
+        "importance": cfg.importance,
+        "normalisation": resolve_normalisation(cfg.importance, cfg.normalisation),
+        "schedule": cfg.schedule,
+        "pruning_config": cfg.to_dict(),
+        "hardware": settings.to_dict(),
+        "strategies": {lay.name: lay.strategy for lay in layers},
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+    log.info(
+        "result: test accuracy %.4f (baseline %.4f, relative loss %.4f), val %.4f (%s "
+        "tolerance); dsp %.0f/%.0f, bram_18k %.0f/%.0f, sparsity %.3f; best accepted budget "
+        "%.4g; %.1f s",
+        metrics["test_accuracy"], base_test, metrics["relative_accuracy_loss"] or 0.0,
+        metrics["val_accuracy"], "meets" if metrics["met_tolerance"] else "misses",
+        totals["dsp"], base_totals["dsp"], totals["bram_18k"], base_totals["bram_18k"],
+        metrics["sparsity"]["total"], best_accepted, metrics["wall_seconds"],
+    )
+    _ = last_sel
+    return PruneResult(model=model, masks=masks, metrics=metrics, trajectory=rows,
+                       hls_config=hls_config, layer_table=final_table.table())
+
+
+def _finetune_data(data: Any, samples: int | None, seed: int) -> dict[str, Any]:
+    """Train split (or a seeded random subset of ``samples`` of it) plus the val split."""
+    x, y = data.x_train, data.y_train
+    if samples is not None and int(samples) < len(y):
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.choice(len(y), size=int(samples), replace=False))
+        x, y = x[idx], y[idx]
+    return {"x_train": x, "y_train": y, "x_val": data.x_val, "y_val": data.y_val}
+
+
+def _batches(cfg: PruneConfig, data: Any, seed: int):
+    return iterate_batches(data.x_train, data.y_train, cfg.importance_batch_size,
+                           cfg.importance_batches, seed=seed)
+
+
+def _fisher(model: nn.Module, params: list[str], cfg: PruneConfig, data: Any, seed: int,
+            device: torch.device, items: ItemSet) -> np.ndarray:
+    model.to(device)
+    try:
+        return fisher_values(model, params, items.value_members, items.n,
+                             _batches(cfg, data, seed), device=device)
+    finally:
+        model.to("cpu")
+
+
+def _normalise_values(values: np.ndarray, items: ItemSet, mode: str) -> np.ndarray:
+    """Per-layer normalisation of structure values (fisher): divide by the layer's mean
+    value per weight (mean) or its total (total) over the valued structures."""
+    if mode == "none":
+        return values
+    out = values.copy()
+    sizes = np.zeros(items.n)
+    for _name, (_flat, ids) in items.value_members.items():
+        sizes += np.bincount(ids, minlength=items.n)
+    for name in np.unique(items.layer):
+        sel = (items.layer == name) & items.valued & (values > 0)
+        total = values[sel].sum()
+        if total <= 0:
+            continue
+        out[items.layer == name] /= total / sizes[sel].sum() if mode == "mean" else total
+    return out
+
+
+def _scores(model: nn.Module, params: list[str], cfg: PruneConfig, data: Any, seed: int,
+            device: torch.device) -> dict[str, torch.Tensor]:
+    if cfg.importance not in ("taylor", "fisher"):
+        return weight_scores(model, params, cfg.importance)
+    model.to(device)
+    try:
+        return weight_scores(model, params, cfg.importance, _batches(cfg, data, seed),
+                             device=device)
+    finally:
+        model.to("cpu")
+
+
+def _group_lasso(model: nn.Module, params: list[str], items: ItemSet | None, masks: Masks,
+                 coefficient: float) -> GroupLasso:
+    """Group lasso over the kept, non-forced-by-construction primary structures (single
+    weights for unstructured)."""
+    if items is None:
+        member = {}
+        n = 0
+        for p in params:
+            k = masks[p].numel()
+            member[p] = (np.arange(k), n + np.arange(k))
+            n += k
+        active = np.concatenate([masks[p].reshape(-1).numpy() for p in params])
+        return GroupLasso(model, member, n, coefficient, active=active)
+    alive = items.alive(masks)
+    active = items.lasso & alive & ~items.output
+    # neurons: only the neuron's own row (a next-layer column overlaps the next neurons)
+    member = {}
+    for name, (flat, ids) in items.members.items():
+        own = (items.layer[ids] == name.rsplit(".", 1)[0]) & active[ids]
+        flat, ids = flat[own], ids[own]
+        # a weight shared by two structures (a pattern straddling two BRAM columns) is
+        # penalised in the first one only
+        _, first = np.unique(flat, return_index=True)
+        member[name] = (flat[first], ids[first])
+    return GroupLasso(model, member, items.n, coefficient, active=active)

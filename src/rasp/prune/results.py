@@ -1,0 +1,87 @@
+"""Writing the outputs of one prune: model.pt, masks.pt, metrics.json, trajectory.csv.
+
+All files are written atomically (temporary name in the same folder, then rename), so a
+failed job never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rasp.atomic import write_text_atomic
+
+#: Columns of trajectory.csv, in order (units: fractions in [0, 1], resources in blocks,
+#: seconds wall-clock). ``target_*`` / ``achieved_*`` are estimated resources.
+TRAJECTORY_COLUMNS = (
+    "step",
+    "budget_fraction",
+    "target_dsp",
+    "target_bram_18k",
+    "achieved_dsp",
+    "achieved_bram_18k",
+    "achieved_multipliers",
+    "meets_budget",
+    "sparsity",
+    "val_accuracy",
+    "accepted",
+    "started_from",
+    "finetune_epochs",
+    "solver_method",
+    "solver_status",
+    "n_items",
+    "solve_seconds",
+    "gap",
+    "repairs",
+    "step_seconds",
+)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return _jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return x
+
+
+def write_json(path: str | Path, obj: Mapping[str, Any]) -> None:
+    """Write ``obj`` as indented JSON (NaN -> null, inf -> "inf"), atomically."""
+    write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def write_trajectory(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write trajectory rows (one per step) with :data:`TRAJECTORY_COLUMNS`, atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=TRAJECTORY_COLUMNS, extrasaction="raise")
+    writer.writeheader()
+    for row in rows:
+        missing = [c for c in TRAJECTORY_COLUMNS if c not in row]
+        if missing:
+            raise ValueError(f"trajectory row {row.get('step')} lacks columns {missing}")
+        writer.writerow({k: _csv_value(row[k]) for k in TRAJECTORY_COLUMNS})
+    write_text_atomic(path, buf.getvalue(), newline="")
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        return "" if math.isnan(v) else repr(round(v, 10))
+    if v is None:
+        return ""
+    return v

@@ -1,0 +1,80 @@
+# Rules of the HLS stage: one `hls` job per baseline and pruned model, converting it with
+# hls4ml under the configuration its pruning used (hardware.<dataset> + the run's reuse
+# factor), checking the generated code against the hardware model, C-simulating it when
+# selected (hls.csim) and synthesising it when the vendor tool is on PATH; then `summary`
+# collects every run into results/summary.csv. Settings: config section `hls`
+# (config/README.md). Library code: rasp.hls.
+#
+# Runs per dataset come from the pruning sweep (`pruning.<dataset>`, see prune.smk): one
+# baseline per (variant, reuse factor) and one run per pruned model:
+#   results/{dataset}/hls/{variant}/baseline_rf{rf}/
+#   results/{dataset}/hls/{variant}/{objective}_rf{rf}_b{budget}/
+
+include: "hls_common.smk"
+
+
+# Collecting CSV rows is cheap: on a cluster it runs on the submit host.
+localrules:
+    summary,
+
+
+rule hls:
+    wildcard_constraints:
+        run=HLS_RUN_RE,
+    input:
+        model=hls_model_input,
+        masks=hls_pruned_input("masks.pt"),
+        metrics=hls_pruned_input("metrics.json"),
+        series=hls_series_metrics,
+        data=lambda wc: processed_data(wc.dataset),
+        provenance=lambda wc: processed_provenance(wc.dataset),
+    output:
+        hls_config="results/{dataset}/hls/{variant}/{run}/hls_config.yml",
+        csim="results/{dataset}/hls/{variant}/{run}/csim.json",
+        resources="results/{dataset}/hls/{variant}/{run}/resources.csv",
+        project="results/{dataset}/hls/{variant}/{run}/project.tar.gz",
+    params:
+        hardware=lambda wc: hls_hardware(wc.dataset),
+        reuse_factor=lambda wc: hls_run_rf(wc.run),
+        options=hls_options(),
+        # one seed per dataset: every model is simulated on the same test subset
+        seed=lambda wc: rule_seed("hls", wc.dataset),
+    log:
+        "logs/hls/{dataset}_{variant}_{run}.log",
+    benchmark:
+        "benchmarks/hls/{dataset}_{variant}_{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=int(hls_section().get("mem_mb", 4000)),
+        runtime=int(hls_section().get("runtime_min", 60)),
+    envmodules:
+        *hls_section().get("envmodules", []),
+    conda:
+        "../../envs/hls.yaml"
+    script:
+        "../../scripts/hls.py"
+
+
+rule summary:
+    input:
+        csim=[r["csim"] for r in hls_summary_runs()],
+        resources=[r["resources"] for r in hls_summary_runs()],
+        metrics=[r["metrics"] for r in hls_summary_runs() if r["metrics"]],
+    output:
+        "results/summary.csv",
+    params:
+        runs=hls_summary_runs(),
+    log:
+        "logs/summary/summary.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    localrule: True
+    conda:
+        "../../envs/hls.yaml"
+    script:
+        "../../scripts/summarize.py"
+
+
+TARGETS.extend(hls_targets())

@@ -1,0 +1,148 @@
+# Helpers of the HLS stage (config accessors, the list of runs, input functions, target
+# lists); the rules are in hls.smk, which includes this file.
+import re
+
+#: Keys of the `hls` section handed to rasp.hls.HlsOptions (the others size the jobs).
+HLS_OPTION_KEYS = (
+    "csim",
+    "csim_samples",
+    "min_agreement",
+    "synthesize",
+    "vivado_synth",
+    "cache_dir",
+    "archive_max_weights_mb",
+    "diagnose_samples",
+    "best_tolerance",
+)
+HLS_OUTPUTS = ("hls_config.yml", "csim.json", "resources.csv", "project.tar.gz")
+HLS_RUN_RE = (
+    r"baseline_rf\d+|(?:"
+    + "|".join(o.replace("+", r"\+") for o in OBJECTIVES)
+    + r")_rf\d+_b\d+(?:\.\d+)?"
+)
+
+
+def hls_section():
+    return dict(config.get("hls") or {})
+
+
+def hls_options():
+    """rasp.hls.HlsOptions keys (schema defaults filled in; best_tolerance defaults to
+    figures.tolerance)."""
+    section = hls_section()
+    options = {k: section[k] for k in HLS_OPTION_KEYS if k in section}
+    if options.get("best_tolerance") is None:
+        options["best_tolerance"] = float((config.get("figures") or {}).get("tolerance", 0.01))
+    return options
+
+
+def hls_prune_runs(dataset):
+    """(variant, objective, rf, budget label) of every configured prune of a dataset.
+
+    Uses prune.smk's prune_runs (the one definition of the sweep); without it, only
+    fully spelled-out pruning.<dataset> blocks are read.
+    """
+    runs = globals().get("prune_runs")
+    if runs is not None:
+        return list(runs(dataset))
+    block = dict((config.get("pruning") or {}).get(dataset) or {})
+    keys = ("variants", "objectives", "reuse_factors", "budgets")
+    if not all(block.get(k) for k in keys):
+        return []
+    return [
+        (v, o, int(r), f"{float(b):g}")
+        for v in block["variants"]
+        for o in block["objectives"]
+        for r in block["reuse_factors"]
+        for b in block["budgets"]
+    ]
+
+
+def hls_runs(dataset):
+    """(variant, run id) of every HLS run of a dataset: baselines first, then pruned."""
+    pruned = hls_prune_runs(dataset)
+    baselines = []
+    for variant, _objective, rf, _budget in pruned:
+        if (variant, int(rf)) not in baselines:
+            baselines.append((variant, int(rf)))
+    runs = [(v, f"baseline_rf{rf}") for v, rf in baselines]
+    runs += [(v, f"{o}_rf{int(r)}_b{b}") for v, o, r, b in pruned]
+    return runs
+
+
+def hls_dir(dataset, variant, run):
+    return f"results/{dataset}/hls/{variant}/{run}"
+
+
+def hls_is_baseline(run):
+    return run.startswith("baseline_rf")
+
+
+def hls_run_rf(run):
+    return int(re.search(r"_rf(\d+)", run).group(1))
+
+
+def hls_model_input(wc):
+    if hls_is_baseline(wc.run):
+        return f"results/{wc.dataset}/baseline/{wc.variant}/model.pt"
+    return f"results/{wc.dataset}/pruned/{wc.variant}/{wc.run}/model.pt"
+
+
+def hls_pruned_input(name):
+    """Input function: a file of the pruned model (nothing for a baseline)."""
+
+    def inner(wc):
+        if hls_is_baseline(wc.run):
+            return []
+        return [f"results/{wc.dataset}/pruned/{wc.variant}/{wc.run}/{name}"]
+
+    return inner
+
+
+def hls_series_metrics(wc):
+    """metrics.json of every pruned model in the run's series, for `hls.csim: best`."""
+    if hls_is_baseline(wc.run) or hls_options().get("csim", "best") != "best":
+        return []
+    objective = wc.run.split("_rf")[0]
+    rf = hls_run_rf(wc.run)
+    return [
+        f"results/{wc.dataset}/pruned/{v}/{o}_rf{r}_b{b}/metrics.json"
+        for v, o, r, b in hls_prune_runs(wc.dataset)
+        if v == wc.variant and o == objective and int(r) == rf
+    ]
+
+
+def hls_hardware(dataset):
+    hw = (config.get("hardware") or {}).get(dataset)
+    if hw is None:
+        raise ValueError(
+            f"the HLS stage of {dataset!r} needs its hls4ml target in config "
+            f"hardware.{dataset} (backend, part, precision, strategy, io_type)"
+        )
+    return dict(hw)
+
+
+def hls_targets():
+    """Final outputs of the HLS stage: every run's files and results/summary.csv."""
+    out = []
+    for dataset in enabled_datasets():
+        for variant, run in hls_runs(dataset):
+            out += [f"{hls_dir(dataset, variant, run)}/{name}" for name in HLS_OUTPUTS]
+    if out:
+        out.append("results/summary.csv")
+    return out
+
+
+def hls_summary_runs():
+    """Result files of every run, as the summary script expects them."""
+    runs = []
+    for dataset in enabled_datasets():
+        for variant, run in hls_runs(dataset):
+            folder = hls_dir(dataset, variant, run)
+            runs.append({
+                "csim": f"{folder}/csim.json",
+                "resources": f"{folder}/resources.csv",
+                "metrics": None if hls_is_baseline(run)
+                else f"results/{dataset}/pruned/{variant}/{run}/metrics.json",
+            })
+    return runs

@@ -1,0 +1,54 @@
+# Helpers of the layerwise rules (config accessors, target list); the rules are in
+# layerwise.smk, which includes this file. Needs prune.smk and figures.smk helpers.
+
+LAYERWISE_OBJECTIVES = ("layerwise", "layerwise+quant")
+# Defaults of rasp.prune.layerwise.LayerwiseConfig, for blocks without the key.
+LAYERWISE_DEFAULTS = {
+    "calibration_samples": 2048,
+    "calibration_batch_size": 1024,
+    "ablation_sparsities": [0.25, 0.5, 0.75, 0.9],
+    "ablation_variant": None,
+}
+LAYERWISE_SCORES = ["activation", "activation_x_weight"]
+
+
+def layerwise_setting(dataset, key):
+    block = pruning_block(dataset).get("layerwise") or {}
+    value = block.get(key)
+    return LAYERWISE_DEFAULTS[key] if value is None else value
+
+
+def layerwise_datasets():
+    """Datasets whose pruning sweep includes a layerwise objective."""
+    return [
+        d for d in enabled_datasets()
+        if any(o in LAYERWISE_OBJECTIVES for _v, o, _r, _b in prune_runs(d))
+    ]
+
+
+def layerwise_ablation_variant(dataset):
+    variant = layerwise_setting(dataset, "ablation_variant") or prune_variants(dataset)[0]
+    if variant not in model_variants(dataset):
+        raise ValueError(
+            f"pruning.{dataset}.layerwise.ablation_variant={variant!r} is not in "
+            f"models.{dataset}.variants ({model_variants(dataset)})"
+        )
+    return variant
+
+
+def layerwise_targets():
+    """The ablation of every dataset with a layerwise objective, and the weight-memory figure
+    of every figure group."""
+    out = []
+    for dataset in layerwise_datasets():
+        out.append(f"results/{dataset}/layerwise/rank_correlation.csv")
+        out += [f"results/figures/{dataset}_layerwise_rank_correlation.{fmt}"
+                for fmt in figure_formats()]
+    for dataset, variant, rf in figure_groups():
+        folder = FIG_DIR.format(dataset=dataset, variant=variant, rf=rf)
+        out += [f"{folder}/accuracy_vs_weight_bits.{fmt}" for fmt in figure_formats()]
+    return out
+
+
+# the weight-memory figure only reads result files: redraw it with the other figures
+FIGURE_RULES.append("plot_accuracy_vs_weight_bits")

@@ -1,0 +1,41 @@
+# Rules of the prune stage: resource-aware iterative pruning of each baseline, one job per
+# (dataset, variant, objective, reuse factor, budget). Settings: config section `pruning`
+# (sweep and method) and `hardware` (hls4ml target); see config/README.md. Library code:
+# rasp.prune (importance, knapsack selection, masks, schedules), rasp.hardware, rasp.train.
+
+include: "prune_common.smk"
+
+
+rule prune:
+    input:
+        model="results/{dataset}/baseline/{variant}/model.pt",
+        data=lambda wc: processed_data(wc.dataset),
+        provenance=lambda wc: processed_provenance(wc.dataset),
+    output:
+        model="results/{dataset}/pruned/{variant}/{objective}_rf{rf}_b{budget}/model.pt",
+        masks="results/{dataset}/pruned/{variant}/{objective}_rf{rf}_b{budget}/masks.pt",
+        metrics="results/{dataset}/pruned/{variant}/{objective}_rf{rf}_b{budget}/metrics.json",
+        trajectory="results/{dataset}/pruned/{variant}/{objective}_rf{rf}_b{budget}/trajectory.csv",
+    params:
+        pruning=lambda wc: prune_settings(wc.dataset),
+        hardware=lambda wc: hardware_settings(wc.dataset),
+        seed=lambda wc: rule_seed(
+            "prune", wc.dataset, wc.variant, wc.objective, wc.rf, wc.budget
+        ),
+        device=config.get("device", "auto"),
+    log:
+        "logs/prune/{dataset}_{variant}_{objective}_rf{rf}_b{budget}.log",
+    benchmark:
+        "benchmarks/prune/{dataset}_{variant}_{objective}_rf{rf}_b{budget}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc: job_resource("pruning", wc.dataset, "mem_mb"),
+        runtime=lambda wc: job_resource("pruning", wc.dataset, "runtime_min"),
+        gpu=lambda wc: job_resource("pruning", wc.dataset, "gpu"),
+    conda:
+        "../../envs/prune.yaml"
+    script:
+        "../../scripts/prune.py"
+
+
+TARGETS.extend(prune_targets())
