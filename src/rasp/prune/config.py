@@ -26,6 +26,9 @@ SOLVER_METHODS = ("milp", "dp", "greedy")
 SWEEP_KEYS = ("variants", "reuse_factors", "objectives", "budgets")
 #: Keys of a ``pruning.<dataset>`` block read by :mod:`rasp.prune.layerwise` only.
 LAYERWISE_KEYS = ("layerwise", "quantization")
+#: Keys of a ``pruning.<dataset>`` block that size the workflow's job for the scheduler
+#: (memory in MB, wall time in minutes, GPUs); they never change a result.
+JOB_KEYS = ("mem_mb", "runtime_min", "gpu")
 
 
 @dataclass(frozen=True)
@@ -149,10 +152,10 @@ class PruneConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> PruneConfig:
-        """Build from a ``pruning.<dataset>`` block; sweep keys and the layerwise objectives'
-        keys are ignored, unknown keys raise a ``ValueError`` naming them."""
-        values = {k: v for k, v in dict(values).items()
-                  if k not in SWEEP_KEYS and k not in LAYERWISE_KEYS}
+        """Build from a ``pruning.<dataset>`` block; sweep keys, job sizes and the layerwise
+        objectives' keys are ignored, unknown keys raise a ``ValueError`` naming them."""
+        ignored = (*SWEEP_KEYS, *LAYERWISE_KEYS, *JOB_KEYS)
+        values = {k: v for k, v in dict(values).items() if k not in ignored}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

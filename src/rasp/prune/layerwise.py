@@ -85,7 +85,7 @@ from rasp.hardware.layers import describe_model, trace_weight_layers
 from rasp.hardware.settings import HardwareSettings
 from rasp.prune.config import PruneConfig
 from rasp.prune.masks import Masks, clone_masks, full_masks, masks_hold, sparsity
-from rasp.prune.pruner import LAYER_COLUMNS, REPORTED_RESOURCES, PruneResult
+from rasp.prune.pruner import LAYER_COLUMNS, REPORTED_RESOURCES, PruneResult, describe_target
 from rasp.quantize import QuantConfig, calibration_subset, quantize_and_finetune
 from rasp.train import TrainConfig, apply_masks, evaluate, fit
 
@@ -397,27 +397,15 @@ def prune_layerwise(
     if quantization is not None:
         qc = quantization if isinstance(quantization, QuantConfig) else \
             QuantConfig.from_dict(quantization)
-    settings = hardware if isinstance(hardware, HardwareSettings) else \
-        HardwareSettings.from_dict(dict(hardware))
-    if not 0.0 < float(budget) <= 1.0:
-        raise ValueError(f"budget must be a fraction in (0, 1], got {budget}")
-    budget = float(budget)
     resources = tuple(lw.budget_resources or cfg.budget_resources)
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    torch.manual_seed(int(seed))
     t_start = time.perf_counter()
-
-    model = model.to("cpu").eval()
-    input_shape = tuple(getattr(model, "input_shape", data.input_shape))
-    hls_config = make_hls_config(model, input_shape, settings, int(reuse_factor))
-    layers = describe_model(model, hls_config, input_shape=input_shape, settings=settings)
-    params = [layer.param_name for layer in layers]
+    target = describe_target(model, data, hardware, reuse_factor, budget, seed, threads, log)
+    model, settings, budget = target.model, target.settings, target.budget
+    hls_config, layers, params = target.hls_config, target.layers, target.params
+    input_shape = target.input_shape
     groups = channel_groups(model, [layer.name for layer in layers])
     if not groups:
         raise ValueError("layerwise pruning needs at least one hidden Linear/Conv2d layer")
-    for layer in layers:
-        log.info("layer %s", layer.describe())
 
     def table(masks: Masks | None):
         return estimate_layers(layers, model, masks)

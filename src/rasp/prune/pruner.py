@@ -100,6 +100,52 @@ def _to_builtin(x: Any) -> Any:
     return x
 
 
+@dataclass
+class PruneTarget:
+    """What one prune works on: the model (CPU, eval mode), the hardware settings, the
+    hls4ml config at the reuse factor, the per-layer hardware descriptions, the weight
+    parameter names in layer order and the budget as a fraction in (0, 1]."""
+
+    model: nn.Module
+    settings: HardwareSettings
+    hls_config: dict[str, Any]
+    layers: list
+    params: list[str]
+    budget: float
+    input_shape: tuple[int, ...]
+
+
+def describe_target(
+    model: nn.Module,
+    data: Any,
+    hardware: HardwareSettings | Mapping[str, Any],
+    reuse_factor: int,
+    budget: float,
+    seed: int,
+    threads: int | None,
+    log: logging.Logger,
+) -> PruneTarget:
+    """Common start of every pruning method: check the budget (fraction in (0, 1]), seed
+    torch, set its threads, build the hls4ml config the model will be synthesised with
+    and describe every layer (logged)."""
+    settings = hardware if isinstance(hardware, HardwareSettings) else \
+        HardwareSettings.from_dict(dict(hardware))
+    if not 0.0 < float(budget) <= 1.0:
+        raise ValueError(f"budget must be a fraction in (0, 1], got {budget}")
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(int(seed))
+    model = model.to("cpu").eval()
+    input_shape = tuple(getattr(model, "input_shape", data.input_shape))
+    hls_config = make_hls_config(model, input_shape, settings, int(reuse_factor))
+    layers = describe_model(model, hls_config, input_shape=input_shape, settings=settings)
+    for layer in layers:
+        log.info("layer %s", layer.describe())
+    return PruneTarget(model=model, settings=settings, hls_config=hls_config, layers=layers,
+                       params=[layer.param_name for layer in layers], budget=float(budget),
+                       input_shape=input_shape)
+
+
 def prune(
     model: nn.Module,
     data: Any,
@@ -125,25 +171,12 @@ def prune(
     """
     log = logger or logging.getLogger(__name__)
     cfg = config if isinstance(config, PruneConfig) else PruneConfig.from_dict(config or {})
-    settings = hardware if isinstance(hardware, HardwareSettings) else \
-        HardwareSettings.from_dict(dict(hardware))
-    if not 0.0 < float(budget) <= 1.0:
-        raise ValueError(f"budget must be a fraction in (0, 1], got {budget}")
-    budget = float(budget)
     resources = cfg.resources_for(objective)
     dev = resolve_device(device)
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    torch.manual_seed(int(seed))
     t_start = time.perf_counter()
-
-    model = model.to("cpu").eval()
-    input_shape = tuple(getattr(model, "input_shape", data.input_shape))
-    hls_config = make_hls_config(model, input_shape, settings, int(reuse_factor))
-    layers = describe_model(model, hls_config, input_shape=input_shape, settings=settings)
-    params = [layer.param_name for layer in layers]
-    for layer in layers:
-        log.info("layer %s", layer.describe())
+    target = describe_target(model, data, hardware, reuse_factor, budget, seed, threads, log)
+    model, settings, budget = target.model, target.settings, target.budget
+    hls_config, layers, params = target.hls_config, target.layers, target.params
 
     def estimate_table(masks: Masks | None):
         return estimate_layers(layers, model, masks)
