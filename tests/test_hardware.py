@@ -434,3 +434,24 @@ def test_model_training_flag_is_restored():
     m2 = copy.deepcopy(m)
     estimate_resources(m2, make_hls_config(m2, m2.input_shape, settings(), 4))
     assert m2.training
+
+
+def test_qat_estimate_counts_zeros_of_the_quantised_weights():
+    """A Brevitas weight that rounds to zero is a zero in the QONNX model hls4ml builds, so
+    the estimate must not give it a multiplier (float weights would overcount)."""
+    from rasp.hardware.estimate import estimate_resources
+
+    torch.manual_seed(0)
+    model = build_model("jet_mlp", quantized=True, weight_bits=4, act_bits=8)
+    settings = HardwareSettings.from_dict({
+        "backend": "Vitis", "part": "xcvu9p-flga2104-2L-e", "io_type": "io_parallel",
+        "precision": "ap_fixed<16,6>", "strategy": "auto"})
+    cfg = make_hls_config(model, (16,), settings, 1)
+    est = estimate_resources(model, cfg, settings=settings)
+    quant_nonzero = sum(int((m.quant_weight().value != 0).sum()) for m in
+                        (model.fc1, model.fc2, model.fc3, model.fc4))
+    float_nonzero = sum(int((p != 0).sum()) for n, p in model.named_parameters()
+                        if n.endswith(".weight") and n.startswith("fc"))
+    assert quant_nonzero < float_nonzero  # 4-bit rounding zeroes some weights
+    assert int(est.totals["nonzero_weights"]) == quant_nonzero
+    assert int(est.totals["multipliers"]) == quant_nonzero  # Latency, RF 1: one per weight

@@ -243,3 +243,55 @@ def test_checkpoint_rejects_incomplete_meta(tmp_path):
     assert not list(tmp_path.iterdir())
     with pytest.raises(FileNotFoundError, match="train_baseline"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def _with_dead_channels(model):
+    """Zero the weights of fc1 neuron 0 and conv2 filter 3 and give their BatchNorms the
+    near-zero variance that fine-tuning a constant channel produces."""
+    with torch.no_grad():
+        model.fc1.weight[0] = 0.0
+        model.conv2.weight[3] = 0.0
+        model.bn4.running_var[0] = 1e-7
+        model.bn4.running_mean[0] = float(model.fc1.bias[0]) - 1e-4
+        model.bn2.running_var[3] = 1e-7
+        for bn in (model.bn4, model.bn2):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    return model
+
+
+def test_dead_channels_become_exact_constants_without_changing_the_function():
+    from rasp.models import silence_dead_channels
+
+    torch.manual_seed(0)
+    model = _with_dead_channels(build_model("svhn_cnn")).eval()
+    x = torch.rand(8, *model.input_shape)
+    before = model(x)
+    changed = silence_dead_channels(model)
+    assert changed == ["bn2[3]", "bn4[0]"]
+    # the overflow-prone scale gamma / sqrt(var + eps) is gone, the output is the same
+    assert model.bn4.weight[0].item() == 0.0 and model.bn2.weight[3].item() == 0.0
+    assert float(model.bn4.running_var[0]) == 1.0
+    torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-5)
+    assert silence_dead_channels(model) == []  # idempotent
+    # live channels are untouched
+    assert float(model.bn4.weight[1]) != 0.0
+
+
+def test_masked_fine_tuning_keeps_dead_channels_constant():
+    from rasp.train import TrainConfig, fit
+
+    torch.manual_seed(0)
+    model = build_model("svhn_cnn")
+    masks = {"fc1.weight": torch.ones_like(model.fc1.weight, dtype=torch.bool)}
+    masks["fc1.weight"][:5] = False
+    rng = np.random.default_rng(0)
+    data = {"x_train": rng.random((64, 3, 32, 32), dtype=np.float32),
+            "y_train": rng.integers(0, 10, 64), "x_val": rng.random((32, 3, 32, 32),
+                                                                     dtype=np.float32),
+            "y_val": rng.integers(0, 10, 32)}
+    fit(model, data, TrainConfig.from_dict({"epochs": 2, "batch_size": 16, "seed": 0,
+                                            "device": "cpu"}), masks=masks)
+    assert torch.all(model.fc1.weight[:5] == 0)
+    assert torch.all(model.bn4.weight[:5] == 0)  # constant channel: exact in fixed point
+    assert torch.all(model.bn4.weight[5:] != 0)

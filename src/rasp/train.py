@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rasp.models import atomic_torch_save, full_state_dict
+from rasp.models import atomic_torch_save, full_state_dict, silence_dead_channels
 
 SCHEDULERS = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
@@ -356,11 +356,15 @@ def _prepare_masks(model: nn.Module, masks: Masks | None) -> dict[str, torch.Ten
 
 @torch.no_grad()
 def apply_masks(model: nn.Module, masks: Masks) -> None:
-    """Set every masked-out weight (mask False) of ``model`` to exactly +0.0."""
+    """Set every masked-out weight (mask False) of ``model`` to exactly +0.0, and turn the
+    BatchNorm of every output channel left without weights into an exact constant
+    (:func:`rasp.models.silence_dead_channels`, same function in eval mode)."""
     params = dict(model.named_parameters())
     for name, mask in masks.items():
         p = params[name]
         p.masked_fill_(~mask.to(p.device), 0.0)
+    if masks:
+        silence_dead_channels(model)
 
 
 @torch.no_grad()
@@ -637,6 +641,8 @@ def fit(
 
         model.load_state_dict(st["best_state"])
         model.to("cpu")
+        if mask_t:  # Adam can move a dead channel's gamma off 0 by rounding noise
+            silence_dead_channels(model)
         history = st["history"]
         seconds = float(sum(r["train_seconds"] for r in history))
         samples = float(sum(r["samples"] for r in history))

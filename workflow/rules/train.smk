@@ -33,6 +33,9 @@ rule train_baseline:
         "logs/train_baseline/{dataset}_{variant}.log",
     benchmark:
         "benchmarks/train_baseline/{dataset}_{variant}.tsv"
+    # Baselines head the critical path (every prune and HLS job waits for one): start
+    # them before cheaper jobs that are ready at the same time.
+    priority: 50
     threads: 2
     resources:
         mem_mb=lambda wc: job_resource("training", wc.dataset, "mem_mb"),

@@ -103,6 +103,28 @@ def layer_row(layer: LayerHardware, weight: torch.Tensor | np.ndarray,
     }
 
 
+def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameter name -> the weights hls4ml will see.
+
+    Plain layers: the parameter itself (hls4ml counts zeros on the float weights and
+    quantises later). Brevitas layers: the quantised weights (``quant_weight().value``),
+    which is what the QONNX export carries, so a weight that rounds to zero is a zero
+    for the multiplier count, as in the generated code.
+    """
+    out = {name: p for name, p in model.named_parameters()}
+    for mod_name, module in model.named_modules():
+        if not type(module).__module__.startswith("brevitas.nn"):
+            continue
+        quant = getattr(module, "weight_quant", None)
+        if quant is None or not getattr(quant, "is_quant_enabled", True):
+            continue
+        with torch.no_grad():
+            value = module.quant_weight().value
+        if value is not None:
+            out[f"{mod_name}.weight" if mod_name else "weight"] = value.detach()
+    return out
+
+
 def estimate_layers(
     layers: Sequence[LayerHardware],
     weights: Mapping[str, torch.Tensor | np.ndarray] | nn.Module,
@@ -114,7 +136,7 @@ def estimate_layers(
     ``masks``: parameter name -> bool tensor (True = kept); unknown names raise.
     """
     if isinstance(weights, nn.Module):
-        weights = dict(weights.named_parameters())
+        weights = effective_weights(weights)
     masks = dict(masks or {})
     known = {layer.param_name for layer in layers}
     unknown = sorted(set(masks) - known)
