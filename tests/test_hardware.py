@@ -455,3 +455,39 @@ def test_qat_estimate_counts_zeros_of_the_quantised_weights():
     assert quant_nonzero < float_nonzero  # 4-bit rounding zeroes some weights
     assert int(est.totals["nonzero_weights"]) == quant_nonzero
     assert int(est.totals["multipliers"]) == quant_nonzero  # Latency, RF 1: one per weight
+
+
+def test_batchnorm_scale_and_bias_types_hold_large_scales():
+    """A BatchNorm channel with a tiny running variance (a neuron left with few weights)
+    has a scale far beyond ap_fixed<16,6>'s [-32, 32): its type gets integer bits, the
+    fractional bits stay."""
+    from rasp.hardware.fixed import parse_precision
+    from rasp.hardware.hls_config import batchnorm_types
+
+    bn = nn.BatchNorm1d(4).eval()
+    with torch.no_grad():
+        bn.running_var[:] = torch.tensor([1.0, 1e-4, 1.0, 1.0])  # scale 100 in channel 1
+        bn.running_mean[:] = torch.tensor([0.0, 0.5, 0.0, 0.0])  # bias -50
+    types = batchnorm_types(bn, "ap_fixed<16,6>")
+    scale_t, bias_t = parse_precision(types["scale"]), parse_precision(types["bias"])
+    assert scale_t.fractional == bias_t.fractional == 10
+    assert 2 ** (scale_t.integer - 1) > 99.9
+    assert 2 ** (bias_t.integer - 1) > 50
+    assert scale_t.integer == 8 and bias_t.integer == 7  # 100 < 128, 50 < 64
+    # ordinary statistics keep the model precision
+    assert batchnorm_types(nn.BatchNorm1d(4).eval(), "ap_fixed<16,6>") == {
+        "scale": "ap_fixed<16,6>", "bias": "ap_fixed<16,6>"}
+
+
+def test_make_hls_config_sizes_batchnorm_types_of_the_svhn_cnn():
+    torch.manual_seed(0)
+    model = build_model("svhn_cnn").eval()
+    with torch.no_grad():
+        model.bn4.running_var[0] = 1e-4
+    s = HardwareSettings.from_dict({
+        "backend": "Vitis", "part": "xcvu9p-flga2104-2L-e", "io_type": "io_stream",
+        "precision": "ap_fixed<16,6>", "weight_precision": "ap_fixed<18,8>",
+        "strategy": "auto", "rf_policy": "nearest"})
+    cfg = make_hls_config(model, model.input_shape, s, 36)
+    assert cfg["LayerName"]["bn4"]["Precision"]["scale"] == "ap_fixed<18,8>"
+    assert cfg["LayerName"]["bn1"]["Precision"]["scale"] == "ap_fixed<16,6>"

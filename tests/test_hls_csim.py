@@ -170,3 +170,18 @@ def test_too_narrow_precision_fails_naming_the_layer(tmp_path):
     assert "below the threshold 95.00%" in msg
     assert "Widen the precision of layer 'fc1'" in msg
     assert "INTEGER bits" in msg and "OVERFLOW" in msg
+
+
+def test_culprit_is_the_first_overflowing_layer_not_the_largest_error_jump():
+    from rasp.hls.csim import LayerDeviation, culprit
+
+    def dev(name, rel, jump, overflow):
+        return LayerDeviation(layer=name, reference=name, result_type="fixed<16,6>",
+                              type_min=-32.0, type_max=32.0, torch_min=-41.0 if overflow else -1,
+                              torch_max=1.0, rel_error=rel, max_abs_error=rel, jump=jump,
+                              overflow=overflow)
+
+    devs = [dev("fc1", 0.05, 0.05, False), dev("bn5", 1.6, 1.4, True), dev("relu5", 4.0, 2.4, False)]
+    assert culprit(devs).layer == "bn5"
+    devs[1] = dev("bn5", 1.6, 1.4, False)
+    assert culprit(devs).layer == "relu5"

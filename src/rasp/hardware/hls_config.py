@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 from torch import nn
 
 from rasp.atomic import atomic_open
-from rasp.hardware.fixed import FixedType
+from rasp.hardware.fixed import FixedType, parse_precision
 from rasp.hardware.layers import (
     brevitas_act_type,
     brevitas_weight_type,
@@ -157,6 +158,9 @@ def make_hls_config(
         if not isinstance(precision, dict):
             precision = layer_cfg["Precision"] = {}
         precision["result"] = str(act_types.get(name, settings.precision))
+        bn = traced.modules.get(name)
+        if isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.track_running_stats:
+            precision.update(batchnorm_types(bn, settings.precision))
         if name not in weight_layers:
             continue
         w = weight_layers[name]
@@ -183,6 +187,37 @@ def make_hls_config(
         "layer_names": {w.name: w.hls_name for w in traced.weight_layers},
     }
     return cfg
+
+
+def _type_holding(values: torch.Tensor, base: FixedType) -> FixedType:
+    """``base`` with enough integer bits for every value (fractional bits kept)."""
+    peak = float(values.abs().max()) if values.numel() else 0.0
+    integer = base.integer
+    while peak >= 2.0 ** (integer - 1):  # signed ap_fixed<W, I> holds [-2^(I-1), 2^(I-1))
+        integer += 1
+    return FixedType(base.fractional + integer, integer, base.signed, base.rounding,
+                     base.saturation)
+
+
+@torch.no_grad()
+def batchnorm_types(bn: nn.Module, precision: str) -> dict[str, str]:
+    """``scale`` and ``bias`` types of a BatchNorm hls4ml computes as its own layer.
+
+    hls4ml evaluates it as ``y = scale * x + bias`` with ``scale = gamma / sqrt(var +
+    eps)`` and ``bias = beta - mean * scale``, both stored in the layer's ``scale`` /
+    ``bias`` precision (default: the model precision). A channel with a small running
+    variance (a neuron left with few weights after pruning) has a scale of tens or
+    hundreds, which wraps around in ``ap_fixed<16,6>`` (range [-32, 32)) and ruins the
+    whole output. The types here keep the precision's fractional bits and add integer
+    bits until every value fits.
+    """
+    base = parse_precision(precision)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else \
+        1.0 / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias if bn.affine else torch.zeros_like(bn.running_mean)
+    bias = shift - bn.running_mean * scale
+    return {"scale": str(_type_holding(scale.detach().cpu(), base)),
+            "bias": str(_type_holding(bias.detach().cpu(), base))}
 
 
 def hls4ml_convert_kwargs(hls_config: dict[str, Any]) -> dict[str, Any]:

@@ -409,9 +409,14 @@ def diagnose_layers(converted: ConvertedModel, model: nn.Module, x: np.ndarray) 
 
 
 def culprit(deviations: list[LayerDeviation]) -> LayerDeviation | None:
-    """The layer whose error grows the most (the first such layer on ties)."""
+    """The first layer whose float output overflows its result type (an overflow wraps
+    around and spoils everything after it), else the layer whose error grows the most
+    (the first such layer on ties)."""
     if not deviations:
         return None
+    overflowing = [dev for dev in deviations if dev.overflow]
+    if overflowing:
+        return overflowing[0]
     best = deviations[0]
     for dev in deviations[1:]:
         if dev.jump > best.jump + 1e-12:
