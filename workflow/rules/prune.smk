@@ -27,7 +27,9 @@ rule prune:
         "logs/prune/{dataset}_{variant}_{objective}_rf{rf}_b{budget}.log",
     benchmark:
         "benchmarks/prune/{dataset}_{variant}_{objective}_rf{rf}_b{budget}.tsv"
-    threads: 2
+    # Many small jobs: one thread each keeps every core busy (the MLP does not scale over
+    # threads; the SLURM profile gives each job 8).
+    threads: 1
     resources:
         mem_mb=lambda wc: job_resource("pruning", wc.dataset, "mem_mb"),
         runtime=lambda wc: job_resource("pruning", wc.dataset, "runtime_min"),
