@@ -275,7 +275,7 @@ def test_dead_channels_become_exact_constants_without_changing_the_function():
     torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-5)
     assert silence_dead_channels(model) == []  # idempotent
     # live channels are untouched
-    assert float(model.bn4.weight[1]) != 0.0
+    assert model.bn4.weight[1].item() != 0.0
 
 
 def test_masked_fine_tuning_keeps_dead_channels_constant():
