@@ -85,7 +85,13 @@ from rasp.hardware.layers import describe_model, trace_weight_layers
 from rasp.hardware.settings import HardwareSettings
 from rasp.prune.config import PruneConfig
 from rasp.prune.masks import Masks, clone_masks, full_masks, masks_hold, sparsity
-from rasp.prune.pruner import LAYER_COLUMNS, REPORTED_RESOURCES, PruneResult, describe_target
+from rasp.prune.pruner import (
+    LAYER_COLUMNS,
+    REPORTED_RESOURCES,
+    PruneResult,
+    describe_target,
+    outcome_metrics,
+)
 from rasp.quantize import QuantConfig, calibration_subset, quantize_and_finetune
 from rasp.train import TrainConfig, apply_masks, evaluate, fit
 
@@ -566,7 +572,7 @@ def prune_layerwise(
         log.warning("the estimate %s exceeds the budget %s even with %d channel(s) per layer",
                     {r: totals_out[r] for r in resources}, budget_abs, min_c)
 
-    def reduction(key: str) -> float | None:
+    def reduction(key: str) -> float | None:  # the weight memory; outcome_metrics does the rest
         return 1.0 - totals_out[key] / base_out[key] if base_out[key] > 0 else None
 
     layers_out = {}
@@ -586,38 +592,14 @@ def prune_layerwise(
     }
     test_acc = float(test_eval["accuracy"])
     metrics: dict[str, Any] = {
-        "objective": objective,
-        "reuse_factor": int(reuse_factor),
-        "budget_percent": 100 * budget,
-        "budget_fraction": budget,
-        "budget_resources": list(resources),
-        "budget": budget_abs,
-        "meets_budget": bool(meets),
-        "accuracy": test_acc,
-        "test_accuracy": test_acc,
-        "val_accuracy": float(val_eval["accuracy"]),
-        "test_loss": float(test_eval["loss"]),
-        "per_class_accuracy": test_eval["per_class_accuracy"],
-        "roc_auc": test_eval["roc_auc"],
-        "roc_auc_macro": test_eval["roc_auc_macro"],
-        "baseline_accuracy": base_test,
-        "baseline_test_accuracy": base_test,
-        "baseline_val_accuracy": base_val,
-        "relative_accuracy_loss": 1.0 - test_acc / base_test if base_test > 0 else None,
-        "rtol": cfg.rtol,
-        "met_tolerance": bool(float(val_eval["accuracy"]) >= threshold),
+        **outcome_metrics(
+            objective=objective, reuse_factor=reuse_factor, budget=budget,
+            resources=resources, budget_abs=budget_abs, meets=meets, val_eval=val_eval,
+            test_eval=test_eval, base_val=base_val, base_test=base_test, rtol=cfg.rtol,
+            totals=totals_out, base_totals=base_out),
         "best_accepted_budget_fraction": budget if rows[-1]["accepted"] else 1.0,
         "best_accepted_val_accuracy": float(val_eval["accuracy"]) if rows[-1]["accepted"]
         else None,
-        "resources": totals_out,
-        "baseline_resources": base_out,
-        "dsp": totals_out["dsp"],
-        "bram_18k": totals_out["bram_18k"],
-        "multipliers": totals_out["multipliers"],
-        "baseline_dsp": base_out["dsp"],
-        "baseline_bram_18k": base_out["bram_18k"],
-        "dsp_reduction": reduction("dsp"),
-        "bram_reduction": reduction("bram_18k"),
         "weight_memory_bits": totals_out["weight_bits"],
         "baseline_weight_memory_bits": base_out["weight_bits"],
         "weight_memory_reduction": reduction("weight_bits"),

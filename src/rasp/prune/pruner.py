@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,46 +356,19 @@ def prune(
         for name, row in base_table.layers.iterrows()
     }
 
-    def reduction(key: str) -> float | None:
-        return 1.0 - totals[key] / base_totals[key] if base_totals[key] > 0 else None
-
     best_accepted = schedule.best_accepted
     accepted_rows = [r for r in rows if r["accepted"]]
     metrics: dict[str, Any] = {
-        "objective": objective,
-        "reuse_factor": int(reuse_factor),
-        "budget_percent": 100 * budget,
-        "budget_fraction": budget,
-        "budget_resources": list(resources),
-        "budget": budget_abs,
-        "meets_budget": bool(all(totals[r] <= budget_abs[r] * (1 + 1e-9) for r in resources)),
-        "accuracy": float(test_eval["accuracy"]),
-        "test_accuracy": float(test_eval["accuracy"]),
-        "val_accuracy": float(val_eval["accuracy"]),
-        "test_loss": float(test_eval["loss"]),
-        "per_class_accuracy": test_eval["per_class_accuracy"],
-        "roc_auc": test_eval["roc_auc"],
-        "roc_auc_macro": test_eval["roc_auc_macro"],
-        "baseline_accuracy": base_test,
-        "baseline_test_accuracy": base_test,
-        "baseline_val_accuracy": base_val,
-        "relative_accuracy_loss": 1.0 - float(test_eval["accuracy"]) / base_test
-        if base_test > 0 else None,
-        "rtol": cfg.rtol,
-        "met_tolerance": bool(float(val_eval["accuracy"]) >= threshold),
+        **outcome_metrics(
+            objective=objective, reuse_factor=reuse_factor, budget=budget,
+            resources=resources, budget_abs=budget_abs,
+            meets=all(totals[r] <= budget_abs[r] * (1 + 1e-9) for r in resources),
+            val_eval=val_eval, test_eval=test_eval, base_val=base_val, base_test=base_test,
+            rtol=cfg.rtol, totals=totals, base_totals=base_totals),
         "best_accepted_budget_fraction": best_accepted,
         "best_accepted_val_accuracy": max((r["val_accuracy"] for r in accepted_rows
                                            if r["budget_fraction"] == best_accepted),
                                           default=None),
-        "resources": totals,
-        "baseline_resources": base_totals,
-        "dsp": totals["dsp"],
-        "bram_18k": totals["bram_18k"],
-        "multipliers": totals["multipliers"],
-        "baseline_dsp": base_totals["dsp"],
-        "baseline_bram_18k": base_totals["bram_18k"],
-        "dsp_reduction": reduction("dsp"),
-        "bram_reduction": reduction("bram_18k"),
         "layers": layers_out,
         "baseline_layers": base_layers,
         "sparsity": sparsity(masks),
@@ -426,6 +399,67 @@ def prune(
     _ = last_sel
     return PruneResult(model=model, masks=masks, metrics=metrics, trajectory=rows,
                        hls_config=hls_config, layer_table=final_table.table())
+
+
+def outcome_metrics(
+    *,
+    objective: str,
+    reuse_factor: int,
+    budget: float,
+    resources: Sequence[str],
+    budget_abs: Mapping[str, float],
+    meets: bool,
+    val_eval: Mapping[str, Any],
+    test_eval: Mapping[str, Any],
+    base_val: float,
+    base_test: float,
+    rtol: float,
+    totals: Mapping[str, float],
+    base_totals: Mapping[str, float],
+) -> dict[str, Any]:
+    """The metrics.json keys every pruning method writes (the summary, the HLS stage and
+    the figures read them): the run, budget, accuracies against the baseline, tolerance,
+    and estimated resources with their reductions (fractions; None for a resource the
+    baseline does not use). ``budget`` is a fraction; ``val_eval`` / ``test_eval`` come
+    from :func:`rasp.train.evaluate` (the test one with ``roc_auc=True``); a step is within
+    tolerance when validation accuracy >= ``rtol`` x ``base_val``."""
+    test_acc = float(test_eval["accuracy"])
+    val_acc = float(val_eval["accuracy"])
+
+    def reduction(key: str) -> float | None:
+        return 1.0 - totals[key] / base_totals[key] if base_totals[key] > 0 else None
+
+    return {
+        "objective": objective,
+        "reuse_factor": int(reuse_factor),
+        "budget_percent": 100 * budget,
+        "budget_fraction": budget,
+        "budget_resources": list(resources),
+        "budget": dict(budget_abs),
+        "meets_budget": bool(meets),
+        "accuracy": test_acc,
+        "test_accuracy": test_acc,
+        "val_accuracy": val_acc,
+        "test_loss": float(test_eval["loss"]),
+        "per_class_accuracy": test_eval["per_class_accuracy"],
+        "roc_auc": test_eval["roc_auc"],
+        "roc_auc_macro": test_eval["roc_auc_macro"],
+        "baseline_accuracy": base_test,
+        "baseline_test_accuracy": base_test,
+        "baseline_val_accuracy": base_val,
+        "relative_accuracy_loss": 1.0 - test_acc / base_test if base_test > 0 else None,
+        "rtol": rtol,
+        "met_tolerance": bool(val_acc >= rtol * base_val),
+        "resources": dict(totals),
+        "baseline_resources": dict(base_totals),
+        "dsp": totals["dsp"],
+        "bram_18k": totals["bram_18k"],
+        "multipliers": totals["multipliers"],
+        "baseline_dsp": base_totals["dsp"],
+        "baseline_bram_18k": base_totals["bram_18k"],
+        "dsp_reduction": reduction("dsp"),
+        "bram_reduction": reduction("bram_18k"),
+    }
 
 
 def _finetune_data(data: Any, samples: int | None, seed: int) -> dict[str, Any]:
