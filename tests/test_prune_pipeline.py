@@ -223,3 +223,15 @@ def test_bram_objectives_free_whole_columns_and_meet_the_budget(tiny_cnn, object
         assert not ((kept_p > 0) & (kept_p < pats.sizes)).any()
     assert freed > 0
     assert masks_hold(res.model, res.masks)
+
+
+def test_baseline_from_other_data_source_is_refused(tmp_path, tiny):
+    """A stand-in baseline is never pruned (or ablated) on real data, nor the reverse."""
+    from rasp.prune.job import load_baseline_and_data
+
+    model, data = tiny
+    save_processed(tmp_path / "dataset.npz", data)
+    save_checkpoint(tmp_path / "model.pt", model,
+                    {"variant": "float", "seed": 0, "data_source": "openml"})
+    with pytest.raises(ValueError, match="trained on data source 'openml'.*retrain the baseline"):
+        load_baseline_and_data(tmp_path / "model.pt", tmp_path / "dataset.npz")

@@ -31,6 +31,22 @@ from rasp.prune.results import write_json, write_trajectory
 LAYERWISE_OBJECTIVES = ("layerwise", "layerwise+quant")
 
 
+def load_baseline_and_data(baseline_path: str | Path, data_path: str | Path):
+    """The baseline checkpoint (model, meta) and the processed data, refusing a pair whose
+    data sources differ (a stand-in model on real data, or the other way round)."""
+    from rasp.data.processed import load_processed
+    from rasp.models import load_checkpoint
+
+    model, meta = load_checkpoint(baseline_path)
+    data = load_processed(data_path)
+    if meta.get("data_source") not in (None, data.source):
+        raise ValueError(
+            f"baseline {baseline_path} was trained on data source {meta.get('data_source')!r} "
+            f"but {data_path} is {data.source!r}; retrain the baseline (rule train_baseline)"
+        )
+    return model, meta, data
+
+
 def prune_job(
     baseline_path: str | Path,
     data_path: str | Path,
@@ -59,21 +75,14 @@ def prune_job(
     ``layerwise+quant`` run :func:`rasp.prune.layerwise.prune_layerwise`, the others
     :func:`rasp.prune.pruner.prune`. Returns the metrics dict.
     """
-    from rasp.data.processed import load_processed
-    from rasp.models import load_checkpoint, save_checkpoint
+    from rasp.models import save_checkpoint
 
     log = logger or logging.getLogger(__name__)
     cfg = PruneConfig.from_dict(pruning)
     budget_percent = float(budget_percent)
     if not 0 < budget_percent <= 100:
         raise ValueError(f"budget must be in (0, 100] percent of the baseline, got {budget_percent}")
-    model, meta = load_checkpoint(baseline_path)
-    data = load_processed(data_path)
-    if meta.get("data_source") not in (None, data.source):
-        raise ValueError(
-            f"baseline {baseline_path} was trained on data source {meta.get('data_source')!r} "
-            f"but {data_path} is {data.source!r}; retrain the baseline (rule train_baseline)"
-        )
+    model, meta, data = load_baseline_and_data(baseline_path, data_path)
     log.info(
         "prune %s/%s objective=%s rf=%d budget=%g%% seed=%d: baseline %s, data %s (%s), "
         "train/val/test = %d/%d/%d, threads %s, device %s",

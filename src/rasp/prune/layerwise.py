@@ -84,6 +84,7 @@ from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import describe_model, trace_weight_layers
 from rasp.hardware.settings import HardwareSettings
 from rasp.prune.config import PruneConfig
+from rasp.prune.job import load_baseline_and_data
 from rasp.prune.masks import Masks, clone_masks, full_masks, masks_hold, sparsity
 from rasp.prune.pruner import (
     LAYER_COLUMNS,
@@ -786,17 +787,9 @@ def ablation_job(
     """Run :func:`rank_correlation_ablation` on a baseline checkpoint and the processed
     data's training split; write ``out_csv`` (:data:`ABLATION_COLUMNS`) atomically."""
     from rasp.atomic import write_text_atomic
-    from rasp.data.processed import load_processed
-    from rasp.models import load_checkpoint
 
     log = logger or logging.getLogger(__name__)
-    model, meta = load_checkpoint(baseline_path)
-    data = load_processed(data_path)
-    if meta.get("data_source") not in (None, data.source):
-        raise ValueError(
-            f"baseline {baseline_path} was trained on data source {meta.get('data_source')!r} "
-            f"but {data_path} is {data.source!r}; retrain the baseline (rule train_baseline)"
-        )
+    model, _meta, data = load_baseline_and_data(baseline_path, data_path)
     x = calibration_subset(data.x_train, calibration_samples, seed)
     log.info("rank-correlation ablation %s/%s: %d calibration samples, sparsities %s, "
              "scores %s", dataset, variant, len(x), list(sparsities), list(scores))
