@@ -22,6 +22,8 @@ from rasp.prune.pruner import prune
 from rasp.prune.results import TRAJECTORY_COLUMNS
 from rasp.train import TrainConfig, fit
 
+from conftest import tiny_jet_data
+
 HARDWARE = {"io_type": "io_parallel", "precision": "ap_fixed<16,6>", "strategy": "auto"}
 FAST = {
     "importance": "taylor",
@@ -35,20 +37,10 @@ FAST = {
 }
 
 
-def _tiny_data(seed: int = 0, n: int = 600) -> ProcessedData:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 16)).astype(np.float32)
-    w = rng.normal(size=(16, 5))
-    y = np.argmax(x @ w + 0.3 * rng.normal(size=(n, 5)), axis=1).astype(np.int64)
-    a, b = int(0.6 * n), int(0.8 * n)
-    return ProcessedData(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:],
-                         class_names=list("gqtwz"), provenance={"source": "synthetic-test"})
-
-
 @pytest.fixture(scope="module")
 def tiny():
     """A small jet-style MLP (16-12-8-5) trained for a few epochs on separable data."""
-    data = _tiny_data()
+    data = tiny_jet_data()
     torch.manual_seed(0)
     model = build_model("jet_mlp", hidden=[12, 8])
     fit(model, data, TrainConfig(epochs=15, batch_size=64, learning_rate=0.01, seed=0,
