@@ -166,13 +166,24 @@ def test_dsp_rule():
     f = parse_precision
     assert rule.dsp_per_multiplication(f("ap_fixed<16,6>"), f("ap_fixed<16,6>")) == 1
     assert rule.dsp_per_multiplication(f("ap_fixed<27,6>"), f("ap_fixed<18,6>")) == 1
-    assert rule.dsp_per_multiplication(f("ap_fixed<16,6>"), f("ap_fixed<8,3>")) == 0
+    # 8-bit weights fed by 16-bit data use a DSP (published hls4ml reports); only a narrow
+    # x narrow product (input <= 6 bits AND weight <= 8 bits) goes to fabric
+    assert rule.dsp_per_multiplication(f("ap_fixed<16,6>"), f("ap_fixed<8,3>")) == 1
+    assert rule.dsp_per_multiplication(f("ap_fixed<6,2>"), f("ap_fixed<8,3>")) == 0
+    assert rule.dsp_per_multiplication(f("ap_fixed<6,2>"), f("ap_fixed<9,3>")) == 1
+    assert rule.dsp_per_multiplication(f("ap_fixed<8,3>"), f("ap_fixed<8,3>")) == 1
     assert rule.dsp_per_multiplication(f("ap_fixed<20,6>"), f("ap_fixed<20,6>")) == 2
     assert rule.dsp_per_multiplication(f("ap_fixed<16,6>"), f("ap_fixed<28,6>")) == 2
     assert rule.dsp_per_multiplication(f("ap_ufixed<18,6>"), f("ap_fixed<18,6>")) == 1  # 19 x 18
     assert rule.dsp_per_multiplication(f("ap_ufixed<18,6>"), f("ap_ufixed<18,6>")) == 2  # 19 x 19
-    narrow_in = DspModel(lut_max_input_bits=6)
-    assert narrow_in.dsp_per_multiplication(f("ap_ufixed<6,0>"), f("ap_fixed<16,6>")) == 0
+    assert rule.dsp_per_multiplication(f("ap_ufixed<6,0>"), f("ap_fixed<16,6>")) == 1
+    fabric, dsp = DspModel(impl="fabric"), DspModel(impl="dsp")
+    assert fabric.dsp_per_multiplication(f("ap_fixed<16,6>"), f("ap_fixed<16,6>")) == 0
+    assert dsp.dsp_per_multiplication(f("ap_fixed<4,2>"), f("ap_fixed<4,2>")) == 1
+    with pytest.raises(SettingsError, match="fabric_max_weight_bits"):
+        DspModel.from_dict({"lut_max_weight_bits": 8})
+    with pytest.raises(SettingsError, match="impl"):
+        DspModel.from_dict({"impl": "lut"})
     assert BramModel().bram18k_per_unit == 1
     assert BramModel(width_bits=72).bram18k_per_unit == 2
 
@@ -233,15 +244,22 @@ def test_jet_mlp_unpruned_multipliers():
     m = jets_model()
     est1 = estimate_resources(m, make_hls_config(m, m.input_shape, settings(), 1))
     est4 = estimate_resources(m, make_hls_config(m, m.input_shape, settings(), 4))
-    assert est1.totals["multipliers"] == 4256 and est1.totals["dsp"] == 4256
+    assert est1.totals["multipliers"] == 4256 and est1.totals["dsp_multipliers"] == 4256
     assert est4.totals["multipliers"] == 1064 and est4.totals["dsp"] == 1064
     assert (est1.layers["strategy"] == "Latency").all()
     assert (est4.layers["strategy"] == "Resource_Unrolled").all()
-    # Latency at RF 1: weights are constants, no BRAM; the CSD estimate is below the count
-    assert est1.totals["bram_18k"] == 0 and 0 < est1.totals["dsp_csd"] < 4256
-    # 16-bit weights at RF 4: ceil(ceil(N/4) * 16 / 36) BRAM_18K per layer
+    # Latency at RF 1: weights are constants, no BRAM; after constant folding fewer DSPs
+    # than multiplications (shared |w| per input, <= 2 CSD digits -> shift/add)
+    assert est1.totals["bram_18k"] == 0 and 0 < est1.totals["dsp"] < 4256
+    assert est1.totals["dsp_csd"] == est1.totals["dsp"]
+    # 16-bit weights at RF 4: ceil(ceil(N/4) * 16 / 36) BRAM_18K per layer in the HLS
+    # report; 4 words deep is LUTRAM after logic synthesis (default lutram_max_depth 32)
     expected = [math.ceil(n // 4 * 16 / 36) for n in (1024, 2048, 1024, 160)]
-    assert est4.layers["bram_18k"].tolist() == expected
+    assert est4.layers["bram_18k_hls"].tolist() == expected
+    assert (est4.layers["memory"] == "lutram").all() and est4.totals["bram_18k"] == 0
+    hls_view = settings(bram={"lutram_max_depth": 0})
+    est4_hls = estimate_resources(m, make_hls_config(m, m.input_shape, hls_view, 4))
+    assert est4_hls.layers["bram_18k"].tolist() == expected
     assert "total" in str(est4)
 
 
@@ -266,7 +284,7 @@ def test_conv_layout_and_dimensions():
 @pytest.mark.parametrize("kind", ["weights", "patterns", "bram_columns", "neurons"])
 def test_structures_cover_every_weight(kind):
     m = jets_model()
-    cfg = make_hls_config(m, m.input_shape, settings(), 4)
+    cfg = make_hls_config(m, m.input_shape, settings(bram={"lutram_max_depth": 0}), 4)
     for layer in describe_model(m, cfg):
         s = layer_structures(layer, kind)
         covered = np.zeros(layer.n_weights, dtype=bool)
@@ -308,7 +326,8 @@ def test_partial_pattern_saves_nothing_and_full_pattern_saves_one():
 ])
 def test_all_zero_layer(rf, strategy, expected):
     m = jets_model()
-    cfg = make_hls_config(m, m.input_shape, settings(strategy=strategy), {"default": 4, "fc2": rf})
+    hw = settings(strategy=strategy, bram={"lutram_max_depth": 0})  # the HLS view: BRAM
+    cfg = make_hls_config(m, m.input_shape, hw, {"default": 4, "fc2": rf})
     mask = {"fc2.weight": torch.zeros(32, 64, dtype=torch.bool)}
     row = estimate_resources(m, cfg, mask).layers.loc["fc2"]
     assert row["nonzero_weights"] == 0 and row["zero_patterns"] == row["patterns"] == 2048 // rf
@@ -324,7 +343,7 @@ def test_all_zero_layer(rf, strategy, expected):
 @pytest.mark.parametrize("width", [10, 14, 16, 18])
 def test_bram_savings_exist_for_every_weight_width(width):
     m = jets_model()
-    s = settings(weight_precision=f"ap_fixed<{width},4>")
+    s = settings(weight_precision=f"ap_fixed<{width},4>", bram={"lutram_max_depth": 0})
     layers = describe_model(m, make_hls_config(m, m.input_shape, s, 4))
     fc2 = next(layer for layer in layers if layer.name == "fc2")
     mem = weight_memory(fc2)
@@ -405,7 +424,9 @@ def test_lutram_threshold_and_deep_memories():
     m = jets_model()
     s = settings(bram={"lutram_max_depth": 32})
     row = estimate_resources(m, make_hls_config(m, m.input_shape, s, 4)).layers.loc["fc2"]
-    assert row["memory"] == "lutram" and row["bram_18k"] == 0 and row["bram_18k_hls"] == 0
+    # LUTRAM after logic synthesis; the HLS C-synthesis report still counts the BRAM
+    assert row["memory"] == "lutram" and row["bram_18k"] == 0
+    assert row["bram_18k_hls"] == math.ceil(2048 // 4 * 16 / 36)
     # deeper than one BRAM unit: units stack (18-bit units 1024 deep)
     s = settings(strategy="Resource", bram={"width_bits": 18, "depth": 1024})
     layer = describe_model(m, make_hls_config(m, m.input_shape, s, {"default": 4, "fc2": 2048}))[1]
@@ -421,9 +442,14 @@ def test_brevitas_layers_take_their_quantiser_width():
     assert [layer.weight_type.width for layer in layers] == [6, 6, 6, 6]
     assert {layer.weight_source for layer in layers} == {"brevitas"}
     assert layers[1].input_type == FixedType(8, layers[1].input_type.integer, False)
-    assert all(layer.dsp_per_mult == 0 for layer in layers)  # 6-bit weights: LUT products
+    # 6-bit weights on 8-bit activations: a DSP each (fabric needs inputs <= 6 bits too)
+    assert [layer.dsp_per_mult for layer in layers[1:]] == [1, 1, 1]
     est = estimate_resources(m, cfg)
-    assert est.totals["multipliers"] == 1064 and est.totals["dsp"] == 0
+    assert est.totals["multipliers"] == 1064
+    assert est.layers["dsp"].iloc[1:].tolist() == est.layers["multipliers"].iloc[1:].tolist()
+    narrow = build_model("jet_mlp", quantized=True, weight_bits=6, act_bits=6, bias_bits=16).eval()
+    narrow_layers = describe_model(narrow, make_hls_config(narrow, narrow.input_shape, settings(), 4))
+    assert [layer.dsp_per_mult for layer in narrow_layers[1:]] == [0, 0, 0]  # 6 x 6: fabric
     assert cfg["LayerName"]["fc1"]["Precision"]["weight"].startswith("ap_fixed<6,")
 
 

@@ -153,9 +153,11 @@ def test_prune_job_writes_all_outputs(tmp_path, tiny, caplog):
     assert any("step 2" in r.getMessage() for r in caplog.records)
 
 
+# lutram_max_depth 0: RF-4 arrays stay in BRAM (the HLS C-synthesis view), so the miniature
+# CNN has BRAM columns to prune (by default 4-deep arrays are LUTRAM)
 CNN_HARDWARE = {"io_type": "io_stream", "precision": "ap_fixed<16,6>",
                 "weight_precision": "ap_fixed<18,8>", "strategy": "auto",
-                "rf_policy": "nearest"}
+                "rf_policy": "nearest", "bram": {"lutram_max_depth": 0}}
 
 
 @pytest.fixture(scope="module")

@@ -369,8 +369,11 @@ def apply_masks(model: nn.Module, masks: Masks) -> None:
 
 @torch.no_grad()
 def _enforce_masks(
-    params: dict[str, nn.Parameter], masks: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer
+    params: dict[str, nn.Parameter], masks: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+    frozen: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> None:
+    """Masked-out weights back to exactly 0 and frozen weights back to their values, with
+    their Adam moments zeroed (so weight decay or momentum cannot move them)."""
     for name, mask in masks.items():
         p = params[name]
         p.masked_fill_(~mask, 0.0)
@@ -378,6 +381,13 @@ def _enforce_masks(
         for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
             if key in state:
                 state[key].masked_fill_(~mask, 0.0)
+    for name, (hold, values) in (frozen or {}).items():
+        p = params[name]
+        p.copy_(torch.where(hold, values, p))
+        state = optimizer.state.get(p, {})
+        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            if key in state:
+                state[key].masked_fill_(hold, 0.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -516,6 +526,7 @@ def fit(
     logger: logging.Logger | None = None,
     resume_dir: str | Path | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    frozen: Masks | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` (train split) with early stopping on the val split.
 
@@ -526,7 +537,9 @@ def fit(
     identity (config without threads/device, data, initial weights, masks), which then
     ends in the same state as an uninterrupted run; a state from a different job is
     ignored with a warning. ``on_epoch_end(record)`` is called after each epoch with the
-    history record (after the resume state is saved).
+    history record (after the resume state is saved). ``frozen``: parameter name -> bool
+    tensor, True = held at its value at the start (e.g. weights rounded onto a constant
+    grid): no gradient reaches it and it is restored after every optimiser step.
 
     Returns a :class:`TrainResult` whose model (the same object, moved to the CPU) holds
     the weights of the epoch with the lowest validation loss.
@@ -545,14 +558,21 @@ def fit(
         model.to("cpu")
         mask_t = _prepare_masks(model, masks)
         apply_masks(model, mask_t)
-        fingerprint = _fingerprint(model, cfg, x_tr, y_tr, mask_t, regularizer)
+        frozen_t = _prepare_masks(model, frozen)
+        fingerprint = _fingerprint(model, cfg, x_tr, y_tr,
+                                   {**mask_t, **{f"frozen:{k}": v for k, v in frozen_t.items()}},
+                                   regularizer)
 
         model.to(device)
         mask_t = {k: v.to(device) for k, v in mask_t.items()}
         params = dict(model.named_parameters())
+        hold = {k: (v.to(device), params[k].detach().clone()) for k, v in frozen_t.items()}
         hooks = [
             params[name].register_hook(lambda g, m=m: g.masked_fill(~m, 0.0))
             for name, m in mask_t.items()
+        ] + [
+            params[name].register_hook(lambda g, h=h: g.masked_fill(h, 0.0))
+            for name, (h, _v) in hold.items()
         ]
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
@@ -593,7 +613,8 @@ def fit(
                 if st["stopped"]:
                     break
                 record = _train_one_epoch(
-                    model, optimizer, x_tr, y_tr, cfg, epoch, params, mask_t, regularizer, device
+                    model, optimizer, x_tr, y_tr, cfg, epoch, params, mask_t, regularizer, device,
+                    hold,
                 )
                 val = evaluate(model, x_va, y_va, cfg.eval_batch_size)
                 record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
@@ -672,6 +693,7 @@ def _train_one_epoch(
     masks: dict[str, torch.Tensor],
     regularizer: Regularizer | None,
     device: torch.device,
+    frozen: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
     seed = _epoch_seed(cfg.seed, epoch)
     torch.manual_seed(seed)
@@ -696,8 +718,8 @@ def _train_one_epoch(
             reg_sum += float(reg.detach()) * len(idx)
         total.backward()
         optimizer.step()
-        if masks:
-            _enforce_masks(params, masks, optimizer)
+        if masks or frozen:
+            _enforce_masks(params, masks, optimizer, frozen)
         loss_sum += float(loss.detach()) * len(idx)
         seen += len(idx)
     if device.type == "cuda":

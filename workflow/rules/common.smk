@@ -9,7 +9,9 @@ import yaml
 
 
 DATASETS = ["jets", "svhn"]
-OBJECTIVES = ["dsp", "bram", "dsp+bram", "neurons", "unstructured", "layerwise", "layerwise+quant"]
+OBJECTIVES = [
+    "dsp", "csd", "bram", "dsp+bram", "neurons", "unstructured", "layerwise", "layerwise+quant",
+]
 
 
 wildcard_constraints:

@@ -135,21 +135,27 @@ def bram_18k(layer: LayerHardware, nonzero_hls: np.ndarray, memory: WeightMemory
 
 
 def lut_per_multiplier(layer: LayerHardware) -> int:
-    """LUTs that come and go with one multiplier instance (rule L1, approximate).
-
-    The adder that accumulates its product (one LUT per accumulator bit, carry chain),
-    plus, when the product is built in fabric (0 DSP), about ``a*b/2`` LUTs for an
-    ``a x b``-bit array multiplier.
-    """
+    """LUTs that come and go with one multiplier instance of a layer whose weights are
+    read from memory (Resource strategies; rule L1): the adder that accumulates its
+    product (one LUT per accumulator bit, carry chain) plus, when the product is built
+    in fabric (0 DSP), about ``a*b/2`` LUTs for an ``a x b``-bit array multiplier."""
     lut = layer.accum_type.width
     if layer.dsp_per_mult == 0:
         lut += math.ceil(layer.input_type.width * layer.weight_type.width / 2)
     return lut
 
 
-def lut_estimate(layer: LayerHardware, multipliers: int, memory: WeightMemory | None = None) -> int:
-    """Approximate LUTs of the layer's datapath (rules L1-L2): multipliers x
-    :func:`lut_per_multiplier`, plus ``word_bits * ceil(depth / 64)`` for LUTRAM weights."""
+def lut_estimate(layer: LayerHardware, multipliers: int, memory: WeightMemory | None = None,
+                 products: ConstantProducts | None = None) -> int:
+    """Approximate LUTs of the layer's datapath (rules L1-L3).
+
+    Latency layers with ``products`` (constants folded, rule L3): the shift/add networks
+    of the folded constants plus one adder-tree input (accumulator width) per non-zero
+    weight. Otherwise (L1): ``multipliers`` x :func:`lut_per_multiplier`, plus
+    ``word_bits * ceil(depth / 64)`` for LUTRAM weights (L2).
+    """
+    if products is not None and layer.strategy == "Latency":
+        return int(products.weight_lut.sum() + products.group_lut.sum())
     memory = memory or weight_memory(layer)
     lut = multipliers * lut_per_multiplier(layer)
     if memory.kind == "lutram":
@@ -175,22 +181,86 @@ def latency_cycles(layer: LayerHardware) -> int:
     return calls * layer.reuse_factor + depth
 
 
-def dsp_csd(layer: LayerHardware, weights_hls: np.ndarray, multiplier_limit: int) -> int:
-    """Synthesis-aware DSP estimate for Latency layers (rule D4).
+@dataclass(frozen=True)
+class ConstantProducts:
+    """What HLS builds for the constant multiplications of a Latency layer (rules D4, L3).
 
-    Weights are quantised to the layer's weight type; for every input, products with
-    the same ``|w|`` are shared and only ``|w|`` with >= 3 non-zero CSD digits need a
-    multiplier (fewer become shifts/adds in LUTs). DSPs = that count x DSPs per
-    multiplication, capped by ``multiplier_limit`` x DSPs per multiplication.
+    Weights are quantised to the layer's weight type (mantissa ``q``); on each input, all
+    weights with the same ``|q|`` share one product (the sign goes into the adder tree).
+    A shared product of ``|q|`` with ``d`` non-zero canonical-signed-digit (CSD) digits is
+    a wire/shift (``d = 1``), one adder (``d = 2``), or a multiplier (``d >= 3``: on a DSP
+    unless the product is built in fabric, then ``d - 1`` adders). Arrays are in hls4ml's
+    flat ``(n_out, n_in)`` order (per weight) or per shared product ("group").
+
+    ``group``: per weight, the id of its shared product (-1: the weight quantises to 0);
+    ``group_input`` / ``group_magnitude`` / ``group_digits``: per group; ``group_dsp``:
+    DSP48E2 of each group (``dsp_per_mult`` when ``d >= 3``, else 0); ``group_lut``: LUT6
+    of its shift/add network; ``weight_lut``: per weight, its adder-tree input (one LUT per
+    accumulator bit; 0 for weights that quantise to 0).
     """
+
+    group: np.ndarray
+    group_input: np.ndarray
+    group_magnitude: np.ndarray
+    group_digits: np.ndarray
+    group_dsp: np.ndarray
+    group_lut: np.ndarray
+    weight_lut: np.ndarray
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group_input.size)
+
+    def dsp(self, multiplier_limit: int, dsp_per_mult: int) -> int:
+        """DSPs of the layer: groups that need a multiplier, capped by ``multiplier_limit``
+        (x DSPs per multiplication)."""
+        if dsp_per_mult == 0:
+            return 0
+        needs = int(np.count_nonzero(self.group_dsp))
+        return min(needs, int(multiplier_limit)) * dsp_per_mult
+
+
+def _bit_span(m: np.ndarray) -> np.ndarray:
+    """Bits between the lowest and the highest set bit of ``m`` (0 for 0 and powers of 2)."""
+    m = np.asarray(m, dtype=np.int64)
+    safe = np.where(m > 0, m, 1)
+    high = np.floor(np.log2(safe)).astype(np.int64)
+    low = np.floor(np.log2(safe & -safe)).astype(np.int64)
+    return np.where(m > 0, high - low, 0)
+
+
+def constant_products(layer: LayerHardware, weights_hls: np.ndarray) -> ConstantProducts:
+    """Shared constant products of a Latency layer (see :class:`ConstantProducts`).
+
+    ``weights_hls``: the float weights in hls4ml's flat (n_out, n_in) order. A shift/add
+    network of ``a`` adders costs ``a x (input width + bit span of |q|)`` LUTs (one LUT6
+    per result bit with the carry chain).
+    """
+    q = np.abs(quantize_to_int(np.asarray(weights_hls, dtype=np.float64).reshape(-1),
+                               layer.weight_type))
+    n_in = layer.n_in
+    inputs = np.arange(q.size) % n_in
+    nz = q > 0
+    key = inputs.astype(np.int64) * (int(q.max(initial=0)) + 1) + q
+    group = np.full(q.size, -1, dtype=np.int64)
+    uniq, inverse = np.unique(key[nz], return_inverse=True)
+    group[nz] = inverse
+    g_mag = uniq % (int(q.max(initial=0)) + 1)
+    g_in = uniq // (int(q.max(initial=0)) + 1)
+    g_dig = csd_digits(g_mag)
+    mult = g_dig >= 3
+    dsp = np.where(mult, layer.dsp_per_mult, 0).astype(np.int64)
+    adders = np.where(g_dig == 2, 1, 0)
+    if layer.dsp_per_mult == 0:
+        adders = np.where(mult, g_dig - 1, adders)
+    g_lut = adders * (layer.input_type.width + _bit_span(g_mag))
+    w_lut = np.where(nz, layer.accum_type.width, 0).astype(np.int64)
+    return ConstantProducts(group, g_in, g_mag, g_dig, dsp, g_lut.astype(np.int64), w_lut)
+
+
+def dsp_csd(layer: LayerHardware, weights_hls: np.ndarray, multiplier_limit: int) -> int:
+    """Synthesis-aware DSPs of a Latency layer (rule D4): shared constant products whose
+    ``|q|`` has >= 3 CSD digits, capped by ``multiplier_limit``, x DSPs per multiplication."""
     if layer.strategy != "Latency":
         raise ValueError(f"{layer.name}: the CSD estimate applies to Latency layers only")
-    if layer.dsp_per_mult == 0:
-        return 0
-    q = np.abs(quantize_to_int(weights_hls, layer.weight_type)).reshape(layer.n_out, layer.n_in)
-    needs = csd_digits(q) >= 3
-    count = 0
-    for i in range(layer.n_in):
-        col = q[:, i][needs[:, i]]
-        count += np.unique(col).size
-    return min(count, multiplier_limit) * layer.dsp_per_mult
+    return constant_products(layer, weights_hls).dsp(multiplier_limit, layer.dsp_per_mult)

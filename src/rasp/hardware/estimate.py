@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,19 +12,20 @@ import torch
 from torch import nn
 
 from rasp.hardware.costs import (
+    WeightMemory,
     bram_18k,
-    dsp_csd,
+    constant_products,
     latency_cycles,
     lut_estimate,
     multiplier_counts,
     weight_memory,
 )
 from rasp.hardware.layers import LayerHardware, describe_model
-from rasp.hardware.settings import HardwareSettings
+from rasp.hardware.settings import BramModel, HardwareSettings
 
 #: Columns summed into the totals.
-TOTAL_COLUMNS = ("weights", "nonzero_weights", "multipliers", "dsp", "dsp_csd", "bram_18k",
-                 "bram_18k_hls", "lut", "latency_cycles")
+TOTAL_COLUMNS = ("weights", "nonzero_weights", "multipliers", "dsp", "dsp_csd",
+                 "dsp_multipliers", "bram_18k", "bram_18k_hls", "lut", "latency_cycles")
 
 
 @dataclass
@@ -34,8 +35,12 @@ class ResourceEstimate:
     Columns: ``hls_name, kind, strategy, reuse_factor, n_in, n_out, weight_bits,
     input_bits, dsp_per_mult, weights, nonzero_weights, n_zeros, patterns,
     zero_patterns, multiplier_limit, allocation_limit, multipliers, dsp, dsp_csd,
-    memory, bram_18k_hls, bram_18k, lut, latency_cycles`` (counts; bits; DSP48E2;
-    BRAM_18K; LUT6; clock cycles). ``totals`` sums :data:`TOTAL_COLUMNS` (latency summed
+    dsp_multipliers, memory, bram_18k_hls, bram_18k, lut, latency_cycles`` (counts; bits;
+    DSP48E2; BRAM_18K; LUT6; clock cycles). ``dsp`` is what synthesis builds: at Latency
+    the shared constant products with >= 3 CSD digits (rule D4), otherwise
+    ``multipliers x dsp_per_mult``; ``dsp_multipliers`` is always ``multipliers x
+    dsp_per_mult`` (one DSP per generated multiplication, the pre-folding count);
+    ``dsp_csd`` = ``dsp`` (kept for readers of older tables). ``totals`` sums :data:`TOTAL_COLUMNS` (latency summed
     over layers is an upper bound for io_stream, where layers overlap).
     """
 
@@ -53,7 +58,7 @@ class ResourceEstimate:
 
     def __str__(self) -> str:
         cols = ["strategy", "reuse_factor", "weights", "nonzero_weights", "multipliers", "dsp",
-                "dsp_csd", "bram_18k", "lut", "latency_cycles"]
+                "dsp_multipliers", "bram_18k", "lut", "latency_cycles"]
         return self.table()[cols].to_string(na_rep="")
 
 
@@ -79,6 +84,9 @@ def layer_row(layer: LayerHardware, weight: torch.Tensor | np.ndarray,
     counts = multiplier_counts(layer, nonzero)
     memory = weight_memory(layer)
     mult = counts["multipliers"]
+    products = constant_products(layer, w_hls) if layer.strategy == "Latency" else None
+    dsp = (products.dsp(counts["multiplier_limit"], layer.dsp_per_mult) if products is not None
+           else mult * layer.dsp_per_mult)
     return {
         "layer": layer.name,
         "hls_name": layer.hls_name,
@@ -92,15 +100,25 @@ def layer_row(layer: LayerHardware, weight: torch.Tensor | np.ndarray,
         "dsp_per_mult": layer.dsp_per_mult,
         "weights": layer.n_weights,
         **counts,
-        "dsp": mult * layer.dsp_per_mult,
-        "dsp_csd": dsp_csd(layer, w_hls, counts["multiplier_limit"]) if layer.strategy == "Latency"
-        else mult * layer.dsp_per_mult,
+        "dsp": dsp,
+        "dsp_csd": dsp,
+        "dsp_multipliers": mult * layer.dsp_per_mult,
         "memory": memory.kind,
-        "bram_18k_hls": memory.bram_18k,
+        "bram_18k_hls": _bram_hls(layer, memory),
         "bram_18k": bram_18k(layer, nonzero, memory),
-        "lut": lut_estimate(layer, mult, memory),
+        "lut": lut_estimate(layer, mult, memory, products),
         "latency_cycles": latency_cycles(layer),
     }
+
+
+def _bram_hls(layer: LayerHardware, memory: WeightMemory) -> int:
+    """BRAM_18K of the HLS C-synthesis report: every weight array of a Resource layer at
+    RF > 1 in BRAM, whatever the LUTRAM threshold (an upper bound; rule B2)."""
+    if memory.kind == "lutram":
+        geo = layer.bram
+        hls_view = replace(layer, bram=BramModel(geo.width_bits, geo.depth, 0, 0))
+        return weight_memory(hls_view).bram_18k
+    return memory.bram_18k
 
 
 def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -148,3 +148,33 @@ def csd_digits(q: np.ndarray) -> np.ndarray:
         count += h & 1
         h = h >> 1
     return count
+
+
+def _two_digit_values(max_value: int) -> np.ndarray:
+    """Sorted non-negative integers up to ``max_value`` with at most two non-zero CSD digits
+    (0, 2**a, 2**a + 2**b, 2**a - 2**b)."""
+    top = max(int(max_value), 1).bit_length() + 1
+    powers = [1 << a for a in range(top + 1)]
+    values = {0, *powers}
+    for a in powers:
+        for b in powers:
+            values.add(a + b)
+            if a > b:
+                values.add(a - b)
+    out = np.array(sorted(v for v in values if v <= max_value), dtype=np.int64)
+    return out
+
+
+def round_to_csd2(q: np.ndarray, max_magnitude: int) -> np.ndarray:
+    """Nearest integer to each mantissa ``q`` whose ``|value|`` has at most two non-zero CSD
+    digits and at most ``max_magnitude`` (the sign is kept; ties go to the smaller
+    magnitude). Such a constant multiplication is a shift or one adder in fabric."""
+    q = np.asarray(q, dtype=np.int64)
+    grid = _two_digit_values(max_magnitude)
+    n = np.abs(q)
+    hi = np.clip(np.searchsorted(grid, n, side="left"), 0, grid.size - 1)
+    lo = np.clip(hi - 1, 0, grid.size - 1)
+    up, down = grid[hi], grid[lo]
+    pick = np.where(np.abs(up - n) < np.abs(n - down), up, down)
+    pick = np.where(grid[hi] == n, n, pick)
+    return np.sign(q) * pick

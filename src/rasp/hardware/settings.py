@@ -13,15 +13,16 @@ same keys and defaults are in workflow/schemas/hardware.schema.yaml)::
     rf_policy: exact              # exact: an RF hls4ml would change is an error;
                                   # nearest: use hls4ml's closest valid RF per layer,
                                   # written explicitly into the config
-    dsp:                          # DSPs per multiplication (docs/hardware_model.md, D1-D3)
+    dsp:                          # DSPs per multiplication (docs/hardware_model.md, D1-D4)
       mult_a_bits: 27             # DSP48E2 multiplier: 27 x 18 bits, signed
       mult_b_bits: 18
-      lut_max_weight_bits: 8      # weight width <= this: product built in LUTs (0 DSP)
-      lut_max_input_bits: 0       # input width <= this: product in LUTs (0 = rule off)
+      impl: auto                  # auto | dsp | fabric (a forced BIND_OP -impl for every product)
+      fabric_max_weight_bits: 8   # auto: weight AND input at most this wide -> product in LUTs
+      fabric_max_input_bits: 6
     bram:                         # weight memory geometry (docs/hardware_model.md, B1-B4)
       width_bits: 36              # bits of one BRAM unit's port (36 = RAMB18 SDP, 72 = RAMB36 SDP)
       depth: 512                  # words of one BRAM unit at that width
-      lutram_max_depth: 0         # weight arrays at most this deep go to LUTRAM (0 = never)
+      lutram_max_depth: 32        # weight arrays at most this deep go to LUTRAM (0 = never)
       lutram_max_bits: 0          # weight arrays of at most this many bits go to LUTRAM
 
 The reuse factor is not a setting: it comes from the experiment (wildcard ``rf``).
@@ -63,40 +64,65 @@ def _int(where: str, value: Any, minimum: int) -> int:
     return value
 
 
+DSP_IMPLS = ("auto", "dsp", "fabric")
+#: Keys of earlier versions whose rule changed; using one is an error that names the new keys.
+_RENAMED_DSP_KEYS = {
+    "lut_max_weight_bits": "fabric_max_weight_bits",
+    "lut_max_input_bits": "fabric_max_input_bits",
+}
+
+
 @dataclass(frozen=True)
 class DspModel:
     """Rule for the number of DSP48E2 slices one multiplication uses (all widths in bits).
 
-    A product whose weight type has at most ``lut_max_weight_bits`` bits, or whose input
-    type has at most ``lut_max_input_bits`` bits, is built in LUTs (0 DSP). Otherwise the
-    signed operand widths ``a >= b`` are tiled onto the ``mult_a_bits x mult_b_bits``
-    multiplier: ``ceil(a / mult_a_bits) * ceil(b / mult_b_bits)`` DSPs, i.e. 1 up to 27x18,
-    2 up to 54x18 or 27x36, and so on.
+    ``impl``: ``fabric`` builds every product in LUTs (0 DSP), ``dsp`` puts every product
+    on DSPs (HLS ``BIND_OP ... impl=dsp``), ``auto`` follows what Vivado/Vitis HLS does
+    by default: a product goes to fabric only when BOTH operands are narrow (weight type
+    at most ``fabric_max_weight_bits`` AND input type at most ``fabric_max_input_bits``
+    bits, declared widths); published hls4ml reports show 6- and 8-bit weights fed by
+    16-bit data on DSPs. Otherwise the signed operand widths ``a >= b`` are tiled onto the
+    ``mult_a_bits x mult_b_bits`` multiplier: ``ceil(a / mult_a_bits) * ceil(b /
+    mult_b_bits)`` DSPs, i.e. 1 up to 27x18, 2 up to 54x18 or 27x36, and so on.
     """
 
     mult_a_bits: int = 27
     mult_b_bits: int = 18
-    lut_max_weight_bits: int = 8
-    lut_max_input_bits: int = 0
+    impl: str = "auto"
+    fabric_max_weight_bits: int = 8
+    fabric_max_input_bits: int = 6
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, where: str = "hardware.dsp") -> DspModel:
         data = dict(data or {})
+        for old, new in _RENAMED_DSP_KEYS.items():
+            if old in data:
+                raise SettingsError(
+                    f"{where}.{old} was replaced by {where}.{new}: a product is now built in "
+                    "fabric only when weight AND input are narrow (docs/hardware_model.md, D2)"
+                )
         _check_keys(where, data, cls)
         obj = cls(**data)
         _int(f"{where}.mult_a_bits", obj.mult_a_bits, 1)
         _int(f"{where}.mult_b_bits", obj.mult_b_bits, 1)
-        _int(f"{where}.lut_max_weight_bits", obj.lut_max_weight_bits, 0)
-        _int(f"{where}.lut_max_input_bits", obj.lut_max_input_bits, 0)
+        _int(f"{where}.fabric_max_weight_bits", obj.fabric_max_weight_bits, 0)
+        _int(f"{where}.fabric_max_input_bits", obj.fabric_max_input_bits, 0)
+        if obj.impl not in DSP_IMPLS:
+            raise SettingsError(f"{where}.impl={obj.impl!r}; allowed: {list(DSP_IMPLS)}")
         if obj.mult_b_bits > obj.mult_a_bits:
             raise SettingsError(f"{where}: mult_b_bits must not exceed mult_a_bits")
         return obj
 
+    def in_fabric(self, input_type: FixedType, weight_type: FixedType) -> bool:
+        """True when an ``input x weight`` product is built in LUTs rather than on DSPs."""
+        if self.impl != "auto":
+            return self.impl == "fabric"
+        return (weight_type.width <= self.fabric_max_weight_bits
+                and input_type.width <= self.fabric_max_input_bits)
+
     def dsp_per_multiplication(self, input_type: FixedType, weight_type: FixedType) -> int:
         """DSPs for one ``input x weight`` product (0 when it is built in LUTs)."""
-        if weight_type.width <= self.lut_max_weight_bits:
-            return 0
-        if input_type.width <= self.lut_max_input_bits:
+        if self.in_fabric(input_type, weight_type):
             return 0
         a, b = sorted((input_type.signed_width, weight_type.signed_width), reverse=True)
         return math.ceil(a / self.mult_a_bits) * math.ceil(b / self.mult_b_bits)
@@ -108,13 +134,15 @@ class BramModel:
 
     One BRAM *unit* is ``width_bits`` wide and ``depth`` words deep and costs
     ``ceil(width_bits * depth / 18432)`` BRAM_18K (36x512 -> 1, 72x512 -> 2, 18x1024 -> 1).
-    Weight arrays at most ``lutram_max_depth`` words deep, or of at most ``lutram_max_bits``
-    bits in total, are put in LUTRAM instead (0 disables either rule).
+    Weight arrays at most ``lutram_max_depth`` words deep (default 32: Vivado logic
+    synthesis maps such shallow ROMs to LUTRAM), or of at most ``lutram_max_bits`` bits in
+    total, are put in LUTRAM instead (0 disables either rule; 0 and 0 is the HLS
+    C-synthesis view, an upper bound on BRAM).
     """
 
     width_bits: int = 36
     depth: int = 512
-    lutram_max_depth: int = 0
+    lutram_max_depth: int = 32
     lutram_max_bits: int = 0
 
     @classmethod

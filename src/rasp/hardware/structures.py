@@ -10,7 +10,12 @@ docs/hardware_model.md, section "Structures").
 
 Kinds:
 
-- ``weights``: every weight alone (Latency layers; a weight costs DSP/RF there).
+- ``products`` (Latency layers; needs the weights): the weights that share one constant
+  product after HLS folds the constants (same input, same quantised ``|w|``; rule D4 of
+  docs/hardware_model.md). A group costs one multiplication's DSPs when ``|w|`` has >= 3
+  CSD digits and 0 otherwise (a shift or one adder), so removing a group frees exactly
+  its cost, and removing a weight whose product is shared or cheap frees no DSP.
+- ``weights``: every weight alone (a weight costs DSP/RF of the pre-folding count).
 - ``patterns``: DSP patterns, the RF weights one multiplier processes, flat positions
   ``[k*RF, (k+1)*RF)`` of hls4ml's (n_out, n_in) layout. A multiplier is removed only
   when all of its RF weights are zero, and only by Resource_Unrolled (plain Resource
@@ -32,6 +37,7 @@ import torch
 
 from rasp.hardware.costs import (
     RESOURCES,
+    constant_products,
     lut_estimate,
     lut_per_multiplier,
     multiplier_counts,
@@ -39,7 +45,9 @@ from rasp.hardware.costs import (
 )
 from rasp.hardware.layers import LayerHardware
 
-KINDS = ("weights", "patterns", "bram_columns", "neurons")
+KINDS = ("products", "weights", "patterns", "bram_columns", "neurons")
+#: Kinds whose items depend on the weight values (rebuild them when the weights change).
+WEIGHT_DEPENDENT_KINDS = ("products",)
 
 
 @dataclass(eq=False)
@@ -139,10 +147,10 @@ def _baseline(layer: LayerHardware) -> np.ndarray:
 
 
 def _finish(layer: LayerHardware, kind: str, groups: list[np.ndarray], costs: np.ndarray,
-            **extra) -> Structures:
+            baseline: np.ndarray | None = None, **extra) -> Structures:
     flat, offsets = _csr(groups)
     costs = np.asarray(costs, dtype=float).reshape(len(groups), len(RESOURCES))
-    fixed = _baseline(layer) - costs.sum(axis=0)
+    fixed = (_baseline(layer) if baseline is None else baseline) - costs.sum(axis=0)
     fixed[np.abs(fixed) < 1e-9] = 0.0
     return Structures(layer, kind, flat, offsets, costs, fixed, **extra)
 
@@ -153,8 +161,59 @@ def _pattern_groups(layer: LayerHardware) -> list[np.ndarray]:
     return [order[k * rf:(k + 1) * rf] for k in range(layer.block_factor)]
 
 
+def _weights_hls(layer: LayerHardware, weights: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(weights, torch.Tensor):
+        weights = weights.detach().to("cpu", torch.float64).numpy()
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.size != layer.n_weights:
+        raise ValueError(f"{layer.name}: weights have {w.size} values, expected {layer.n_weights}")
+    return w[layer.hls_order]
+
+
+def _latency_totals(layer: LayerHardware, w_hls: np.ndarray):
+    """Constant products of a Latency layer and its (dsp, bram_18k, lut) with these weights."""
+    if layer.strategy != "Latency":
+        raise ValueError(f"{layer.name}: shared constant products exist in Latency layers only "
+                         f"(strategy {layer.strategy})")
+    products = constant_products(layer, w_hls)
+    limit = multiplier_counts(layer, w_hls != 0)["multiplier_limit"]
+    total = np.array([products.dsp(limit, layer.dsp_per_mult), 0.0,
+                      lut_estimate(layer, 0, None, products)], dtype=float)
+    return products, total
+
+
+def shared_products(layer: LayerHardware, weights: np.ndarray | torch.Tensor) -> Structures:
+    """Weights that share one constant product in a Latency layer (kind ``products``).
+
+    ``weights``: the layer's weight (PyTorch shape or flat). One structure per shared
+    product (same input, same quantised ``|w|``), cost = its DSPs (``dsp_per_mult`` for
+    >= 3 CSD digits, else 0) and its LUTs (shift/add network plus the members' adder-tree
+    inputs); plus one zero-cost structure per weight that quantises to 0. Exact: the
+    layer's synthesis-aware DSP (rule D4) is the sum over kept structures while
+    ``multiplier_limit`` does not cap it (always at RF 1).
+    """
+    w_hls = _weights_hls(layer, weights)
+    products, total = _latency_totals(layer, w_hls)
+    order = layer.hls_order
+    g = products.group
+    n_groups = products.n_groups
+    by_group = np.argsort(np.where(g >= 0, g, n_groups), kind="stable")
+    counts = np.bincount(g[g >= 0], minlength=n_groups)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    groups = [order[by_group[bounds[k]:bounds[k + 1]]] for k in range(n_groups)]
+    zero_q = np.flatnonzero(g < 0)
+    groups += [order[[p]] for p in zero_q]
+    costs = np.zeros((len(groups), len(RESOURCES)))
+    costs[:n_groups, 0] = products.group_dsp
+    member_lut = np.bincount(g[g >= 0], weights=products.weight_lut[g >= 0], minlength=n_groups)
+    costs[:n_groups, 2] = products.group_lut + member_lut
+    return _finish(layer, "products", groups, costs, baseline=total)
+
+
 def single_weights(layer: LayerHardware) -> Structures:
-    """Every weight alone. Cost: DSP/RF and LUT/RF per weight for Latency, else 0."""
+    """Every weight alone. Cost: DSP/RF and LUT/RF per weight of the pre-folding count
+    (one multiplication per non-zero weight) for Latency, else 0. For Latency layers the
+    synthesis-aware costs are :func:`shared_products`."""
     n = layer.n_weights
     groups = [np.array([i]) for i in range(n)]
     costs = np.zeros((n, len(RESOURCES)))
@@ -200,16 +259,31 @@ def bram_columns(layer: LayerHardware) -> Structures:
     return _finish(layer, "bram_columns", groups, costs, members=memory.column_patterns)
 
 
-def neurons(layer: LayerHardware) -> Structures:
-    """Outputs of a Linear / filters of a Conv2d. Cost: Latency: DSP and LUT of its n_in
-    weights / RF; Resource_Unrolled: the DSP patterns and BRAM columns lying wholly inside
-    the neuron (an RF > n_in pattern spans several neurons and is not counted: additive
-    lower bound); Resource: 0."""
+def neurons(layer: LayerHardware, weights: np.ndarray | torch.Tensor | None = None) -> Structures:
+    """Outputs of a Linear / filters of a Conv2d. Cost: Latency with ``weights``: each
+    member's share of its shared constant product (DSP and LUT divided among the weights
+    sharing it; additive approximation, the pruner re-solves against the estimate);
+    Latency without weights: DSP and LUT of its n_in weights / RF (pre-folding count);
+    Resource_Unrolled: the DSP patterns and BRAM columns lying wholly inside the neuron
+    (an RF > n_in pattern spans several neurons and is not counted: additive lower
+    bound); Resource: 0."""
     order = layer.hls_order
     n_in, n_out, rf = layer.n_in, layer.n_out, layer.reuse_factor
     groups = [order[o * n_in:(o + 1) * n_in] for o in range(n_out)]
     costs = np.zeros((n_out, len(RESOURCES)))
-    if layer.strategy == "Latency":
+    baseline = None
+    if layer.strategy == "Latency" and weights is not None:
+        products, baseline = _latency_totals(layer, _weights_hls(layer, weights))
+        g = products.group
+        size = np.bincount(g[g >= 0], minlength=products.n_groups)
+        dsp_share = np.zeros(g.size)
+        lut_share = products.weight_lut.astype(float)
+        alive = g >= 0
+        dsp_share[alive] = products.group_dsp[g[alive]] / size[g[alive]]
+        lut_share[alive] += products.group_lut[g[alive]] / size[g[alive]]
+        costs[:, 0] = dsp_share.reshape(n_out, n_in).sum(axis=1)
+        costs[:, 2] = lut_share.reshape(n_out, n_in).sum(axis=1)
+    elif layer.strategy == "Latency":
         costs[:, 0] = layer.dsp_per_mult * n_in / rf
         costs[:, 2] = lut_per_multiplier(layer) * n_in / rf
     elif layer.strategy == "Resource_Unrolled":
@@ -225,7 +299,7 @@ def neurons(layer: LayerHardware) -> Structures:
                 owners = np.unique(owner[members])
                 if owners.size == 1 and owners[0] >= 0:
                     costs[owners[0], 1] += memory.bram18k_per_column
-    return _finish(layer, "neurons", groups, costs)
+    return _finish(layer, "neurons", groups, costs, baseline=baseline)
 
 
 _BUILDERS = {
@@ -236,13 +310,24 @@ _BUILDERS = {
 }
 
 
-def layer_structures(layer: LayerHardware, kind: str) -> Structures:
-    """Structures of ``kind`` (one of :data:`KINDS`) for ``layer``."""
+def layer_structures(layer: LayerHardware, kind: str,
+                     weights: np.ndarray | torch.Tensor | None = None) -> Structures:
+    """Structures of ``kind`` (one of :data:`KINDS`) for ``layer``. ``weights`` (the
+    layer's weight tensor) is required for ``products`` and makes Latency ``neurons``
+    synthesis-aware."""
+    if kind == "products":
+        if weights is None:
+            raise ValueError(f"{layer.name}: structures of kind 'products' need the weights "
+                             "(their groups are the weights sharing one constant product)")
+        return shared_products(layer, weights)
+    if kind == "neurons":
+        return neurons(layer, weights)
     if kind not in _BUILDERS:
         raise ValueError(f"unknown structure kind {kind!r}; expected one of {KINDS}")
     return _BUILDERS[kind](layer)
 
 
 def default_kind(layer: LayerHardware) -> str:
-    """The structure hls4ml can actually remove: ``weights`` for Latency, else ``patterns``."""
-    return "weights" if layer.strategy == "Latency" else "patterns"
+    """The structure whose removal frees a DSP: ``products`` (shared constant products,
+    needs the weights) for Latency, else ``patterns``."""
+    return "products" if layer.strategy == "Latency" else "patterns"

@@ -17,13 +17,14 @@ from rasp.prune.schedule import SCHEDULES
 
 #: Pruning objectives: which hardware structures the knapsack chooses among, and which
 #: resources it budgets.
-OBJECTIVES = ("dsp", "bram", "dsp+bram", "neurons", "unstructured")
+OBJECTIVES = ("dsp", "csd", "bram", "dsp+bram", "neurons", "unstructured")
 #: Resources an objective's budget applies to (neurons and unstructured: configurable).
-OBJECTIVE_RESOURCES = {"dsp": ("dsp",), "bram": ("bram_18k",), "dsp+bram": ("dsp", "bram_18k")}
+OBJECTIVE_RESOURCES = {"dsp": ("dsp",), "csd": ("dsp",), "bram": ("bram_18k",),
+                       "dsp+bram": ("dsp", "bram_18k")}
 RESOURCES = ("dsp", "bram_18k")
 SOLVER_METHODS = ("milp", "dp", "greedy")
 #: Keys of a ``pruning.<dataset>`` block that describe the sweep, not one prune.
-SWEEP_KEYS = ("variants", "reuse_factors", "objectives", "budgets")
+SWEEP_KEYS = ("variants", "reuse_factors", "objectives", "objective_reuse_factors", "budgets")
 #: Keys of a ``pruning.<dataset>`` block read by :mod:`rasp.prune.layerwise` only.
 LAYERWISE_KEYS = ("layerwise", "quantization")
 #: Keys of a ``pruning.<dataset>`` block that size the workflow's job for the scheduler

@@ -93,6 +93,7 @@ from rasp.prune.pruner import (
     describe_target,
     outcome_metrics,
 )
+from rasp.prune.selection import within_budget
 from rasp.quantize import QuantConfig, calibration_subset, quantize_and_finetune
 from rasp.train import TrainConfig, apply_masks, evaluate, fit
 
@@ -326,10 +327,6 @@ def resource_table(table: pd.DataFrame) -> pd.DataFrame:
     }, index=table.index)
 
 
-def _meets(achieved: Mapping[str, float], limit: Mapping[str, float]) -> bool:
-    return all(achieved[r] <= limit[r] * (1 + 1e-9) + 1e-9 for r in limit)
-
-
 def _largest_feasible(lo: int, hi: int, ok: Callable[[int], bool]) -> tuple[int, bool, int]:
     """Largest k in [lo, hi] with ok(k) for a monotone ok; (lo, False) when none.
     Returns (k, feasible, evaluations)."""
@@ -476,7 +473,7 @@ def prune_layerwise(
 
             def ok(k: int) -> bool:
                 tot = totals(candidate(k))
-                return _meets({r: float(tot[r]) for r in resources}, budget_abs)
+                return within_budget({r: float(tot[r]) for r in resources}, budget_abs)
         else:
             covered = [lay.name for lay in layers[: layer_index[g.name] + 1 + (1 if last else 0)]]
             share = {r: budget * float(base_res.loc[covered, r].sum()) for r in resources}
@@ -488,14 +485,14 @@ def prune_layerwise(
 
             def ok(k: int, covered=covered, share=share) -> bool:
                 res = resource_table(table(candidate(k)).layers).loc[covered]
-                return _meets({r: float(res[r].sum()) for r in resources}, share)
+                return within_budget({r: float(res[r].sum()) for r in resources}, share)
 
         kept, feasible, evals = _largest_feasible(min(min_c, n_i), n_i, ok)
         removed = orders[0][: n_i - kept]
         g.remove(masks, removed)
         apply_masks(model, masks)
         repairs = 0
-        if last and not _meets({r: float(totals(masks)[r]) for r in resources}, budget_abs):
+        if last and not within_budget({r: float(totals(masks)[r]) for r in resources}, budget_abs):
             repairs = _repair(groups, masks, last_scores, resources, budget_abs, totals, min_c,
                               log)
             apply_masks(model, masks)
@@ -568,7 +565,7 @@ def prune_layerwise(
     totals_out["weight_bits"] = float(final_res["weight_bits"].sum())
     base_out = {k: float(base_tab.totals[k]) for k in REPORTED_RESOURCES}
     base_out["weight_bits"] = float(base_tot["weight_bits"])
-    meets = _meets({r: totals_out[r] for r in resources}, budget_abs)
+    meets = within_budget({r: totals_out[r] for r in resources}, budget_abs)
     if not meets:
         log.warning("the estimate %s exceeds the budget %s even with %d channel(s) per layer",
                     {r: totals_out[r] for r in resources}, budget_abs, min_c)
@@ -658,7 +655,7 @@ def _repair(groups: Sequence[ChannelGroup], masks: Masks, scores: Mapping[int, n
 
         def ok(keep: int, order=order, trimmed=trimmed) -> bool:
             tot = totals(trimmed(order.size - keep))
-            return _meets({r: float(tot[r]) for r in resources}, budget_abs)
+            return within_budget({r: float(tot[r]) for r in resources}, budget_abs)
 
         keep, feasible, _ = _largest_feasible(floor, order.size, ok)
         extra = order.size - keep
@@ -683,7 +680,7 @@ def _row(step: int, budget: float, budget_abs: Mapping[str, float], est: pd.Seri
         "achieved_dsp": float(est["dsp"]),
         "achieved_bram_18k": float(est["bram_18k"]),
         "achieved_multipliers": float(est["multipliers"]),
-        "meets_budget": bool(_meets({r: float(tot[r]) for r in resources}, budget_abs)),
+        "meets_budget": bool(within_budget({r: float(tot[r]) for r in resources}, budget_abs)),
         "sparsity": sparsity(masks)["total"],
         "val_accuracy": val_acc,
         "accepted": bool(accepted),

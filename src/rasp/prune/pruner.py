@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rasp.hardware.estimate import estimate_layers
+from rasp.hardware.estimate import effective_weights, estimate_layers
 from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import describe_model
 from rasp.hardware.settings import HardwareSettings
@@ -56,16 +56,17 @@ from rasp.prune.selection import (
     forced_items,
     select_knapsack,
     select_unstructured,
+    within_budget,
 )
 from rasp.train import TrainConfig, apply_masks, evaluate, fit, resolve_device
 
 #: Estimated totals copied into metrics and trajectories.
-REPORTED_RESOURCES = ("dsp", "dsp_csd", "multipliers", "bram_18k", "bram_18k_hls", "lut",
-                      "nonzero_weights", "weights", "latency_cycles")
+REPORTED_RESOURCES = ("dsp", "dsp_csd", "dsp_multipliers", "multipliers", "bram_18k",
+                      "bram_18k_hls", "lut", "nonzero_weights", "weights", "latency_cycles")
 #: Per-layer columns of the resource table copied into metrics.json.
 LAYER_COLUMNS = ("strategy", "reuse_factor", "n_in", "n_out", "weight_bits", "weights",
                  "nonzero_weights", "patterns", "zero_patterns", "multipliers", "dsp",
-                 "dsp_csd", "memory", "bram_18k", "lut")
+                 "dsp_multipliers", "memory", "bram_18k", "lut")
 
 
 @dataclass
@@ -88,6 +89,39 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     if getattr(model, "quantized", False):
         return full_state_dict(model)  # imports Brevitas (seconds): only when needed
     return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+
+
+def _clone_or_none(masks: Masks | None) -> Masks | None:
+    return None if masks is None else clone_masks(masks)
+
+
+def _rounding_choice(model: nn.Module, items: ItemSet, scores: Mapping[str, torch.Tensor],
+                     values: np.ndarray):
+    """Values of the csd rounding items and the callback that writes their weights.
+
+    A rounding item is worth its weights' scores times the share a first-order score keeps
+    after rounding (:meth:`ItemSet.rounding_factors`). The callback restores the weights
+    as they are now and then writes the rounded values of the chosen rounding items.
+    """
+    named = dict(model.named_parameters())
+    factors = items.rounding_factors(named)
+    scaled = {p: (s * torch.as_tensor(factors[p].reshape(tuple(s.shape)), dtype=s.dtype)
+                  if p in factors else s) for p, s in scores.items()}
+    round_values = structure_values(scaled, items.value_members, items.n)
+    values = values.copy()
+    values[items.round_items] = round_values[items.round_items]
+    originals = {p: named[p].detach().clone() for p in items.round_values}
+
+    @torch.no_grad()
+    def on_rounding(chosen: np.ndarray) -> None:
+        for p, target in items.round_values.items():
+            param = named[p]
+            param.copy_(originals[p])
+            flat, ids = items.value_members[p]
+            pos = flat[np.isin(ids, chosen)]
+            param.view(-1)[torch.as_tensor(pos)] = torch.as_tensor(target[pos], dtype=param.dtype)
+
+    return values, on_rounding
 
 
 def _step_seed(seed: int, step: int) -> int:
@@ -209,7 +243,7 @@ def prune(
     items: ItemSet | None = None
     fixed: dict[str, float] = {}
     if objective != "unstructured":
-        items = build_items(layers, objective, resources)
+        items = build_items(layers, objective, resources, effective_weights(model))
         for note in items.notes:
             log.info("%s", note)
         fixed = {r: base_totals[r] - float(items.costs[j].sum()) for j, r in
@@ -218,6 +252,9 @@ def prune(
                  ", ".join(f"{k}: {int((items.kind == k).sum())}" for k in np.unique(items.kind)),
                  {r: round(v, 3) for r, v in fixed.items()})
 
+    # costs that depend on the weight values (constant folding at Latency): fine-tuning can
+    # move a weight onto a costlier constant, so the budget is checked again after it
+    value_dependent = any(layer.strategy == "Latency" for layer in layers)
     x_val, y_val = data.x_val, data.y_val
     base_val = float(evaluate(model, x_val, y_val)["accuracy"])
     base_test = float(evaluate(model, data.x_test, data.y_test)["accuracy"])
@@ -225,9 +262,58 @@ def prune(
     log.info("baseline val accuracy %.4f, test accuracy %.4f; accept val >= %.4f",
              base_val, base_test, threshold)
 
+    norm = resolve_normalisation(cfg.importance, cfg.normalisation)
+
+    def select(step_budget: dict[str, float], masks: Masks, seed: int) -> Selection:
+        """Score, build the items (rebuilt from the current weights when their costs
+        depend on them) and solve one selection at ``step_budget``."""
+        nonlocal items, fixed
+        if items is not None and items.weight_dependent:
+            items = build_items(layers, objective, resources, effective_weights(model))
+            current = estimate(masks)
+            fixed = {r: current[r] - float(items.costs[j].sum())
+                     for j, r in enumerate(items.resources)}
+        on_rounding = None
+        if items is not None and cfg.importance == "fisher":
+            if items.round_pair is not None:
+                raise ValueError("objective 'csd' needs a per-weight importance (taylor, l1 or "
+                                 "l2), not fisher")
+            values = _fisher(model, params, cfg, data, seed, dev, items)
+            values = _normalise_values(values, items, norm)
+        else:
+            scores = normalise(_scores(model, params, cfg, data, seed, dev), norm, masks)
+            if items is not None:
+                values = structure_values(scores, items.value_members, items.n)
+            if items is not None and items.round_pair is not None:
+                values, on_rounding = _rounding_choice(model, items, scores, values)
+        if items is None:
+            return select_unstructured(
+                scores, masks, budget=step_budget, estimate=estimate,
+                output_param=layers[-1].param_name,
+                keep_output_layer=cfg.keep_output_layer, logger=log,
+            )
+        alive = items.alive(masks)
+        forced = forced_items(items, values, alive, cfg.keep_output_layer)
+        return select_knapsack(
+            items, values, alive, forced, budget=step_budget, fixed=fixed,
+            estimate=estimate, model=model, params=params, previous=masks,
+            method=cfg.solver.method, time_limit=cfg.solver.time_limit,
+            gap=cfg.solver.gap, repair_iterations=cfg.repair_iterations,
+            additive=objective != "neurons", seed=seed, logger=log, on_rounding=on_rounding,
+        )
+
+    def hold_rounded(sel: Selection) -> None:
+        """Weights of the chosen csd rounding items stay on their grid values from now on."""
+        if frozen is None or not sel.rounded.size:
+            return
+        for name, (flat, ids) in items.value_members.items():
+            frozen[name].view(-1)[torch.as_tensor(flat[np.isin(ids, sel.rounded)])] = True
+
     masks = full_masks(model, params)
+    frozen: Masks | None = ({p: torch.zeros_like(m) for p, m in masks.items()}
+                            if objective == "csd" else None)
     schedule = Schedule(cfg.schedule, budget, cfg.steps, cfg.power, cfg.binary_tolerance)
-    accepted_state = (_snapshot(model), clone_masks(masks), 1.0)
+    accepted_state = (_snapshot(model), clone_masks(masks), 1.0, _clone_or_none(frozen))
     best_target: dict[str, Any] | None = None
     rows: list[dict[str, Any]] = []
     total_solve = 0.0
@@ -238,38 +324,16 @@ def prune(
         t_step = time.perf_counter()
         started_from = "current"
         if schedule.restart_from_accepted:
-            state, acc_masks, acc_fraction = accepted_state
+            state, acc_masks, acc_fraction, acc_frozen = accepted_state
             model.load_state_dict(state)
             masks = clone_masks(acc_masks)
+            frozen = _clone_or_none(acc_frozen)
             started_from = f"accepted@{acc_fraction:.4g}"
         step_seed = _step_seed(seed, step)
         step_budget = {r: fraction * base_totals[r] for r in resources}
 
-        norm = resolve_normalisation(cfg.importance, cfg.normalisation)
-        if items is not None and cfg.importance == "fisher":
-            values = _fisher(model, params, cfg, data, step_seed, dev, items)
-            values = _normalise_values(values, items, norm)
-        elif items is not None:
-            scores = normalise(_scores(model, params, cfg, data, step_seed, dev), norm, masks)
-            values = structure_values(scores, items.value_members, items.n)
-        else:
-            scores = normalise(_scores(model, params, cfg, data, step_seed, dev), norm, masks)
-        if items is None:
-            out_param = layers[-1].param_name
-            sel = select_unstructured(
-                scores, masks, budget=step_budget, estimate=estimate, output_param=out_param,
-                keep_output_layer=cfg.keep_output_layer, logger=log,
-            )
-        else:
-            alive = items.alive(masks)
-            forced = forced_items(items, values, alive, cfg.keep_output_layer)
-            sel = select_knapsack(
-                items, values, alive, forced, budget=step_budget, fixed=fixed,
-                estimate=estimate, model=model, params=params, previous=masks,
-                method=cfg.solver.method, time_limit=cfg.solver.time_limit,
-                gap=cfg.solver.gap, repair_iterations=cfg.repair_iterations,
-                additive=objective != "neurons", seed=step_seed, logger=log,
-            )
+        sel = select(step_budget, masks, step_seed)
+        hold_rounded(sel)
         last_sel = sel
         total_solve += sel.solve_seconds
         masks = sel.masks
@@ -288,10 +352,26 @@ def prune(
             ft_data = _finetune_data(data, cfg.finetune_samples, step_seed)
             log.info("step %d: fine-tuning %d epoch(s) on %d samples", step, epochs,
                      len(ft_data["y_train"]))
-            fit(model, ft_data, tc, masks=masks, regularizer=reg, logger=log)
+            fit(model, ft_data, tc, masks=masks, regularizer=reg, logger=log,
+                frozen=None if frozen is None else {p: frozen[p] & masks[p] for p in frozen})
             model.to("cpu")
         if not masks_hold(model, masks):  # the train loop guarantees this; never ship otherwise
             raise RuntimeError("masked weights are not zero after fine-tuning")
+        resnapped = False
+        if epochs > 0 and value_dependent and not within_budget(estimate(masks), step_budget):
+            # fine-tuning moved weights off their shared / cheap constants: select again on
+            # the fine-tuned weights at the same budget (no further training)
+            before = estimate(masks)
+            sel = select(step_budget, masks, step_seed)
+            hold_rounded(sel)
+            total_solve += sel.solve_seconds
+            masks = sel.masks
+            apply_masks(model, masks)
+            resnapped = True
+            log.info("step %d: fine-tuned weights used %s > budget %s: re-selected -> %s",
+                     step, {r: round(v, 1) for r, v in before.items()},
+                     {r: round(v, 1) for r, v in step_budget.items()},
+                     {r: round(v, 1) for r, v in sel.achieved.items()})
         val_acc = float(evaluate(model, x_val, y_val)["accuracy"])
         accepted = val_acc >= threshold
         schedule.report(fraction, accepted)
@@ -316,6 +396,7 @@ def prune(
             "solve_seconds": sel.solve_seconds,
             "gap": sel.gap,
             "repairs": max(0, sel.solves - 1) if items is not None else 0,
+            "reselected_after_finetune": resnapped,
             "step_seconds": time.perf_counter() - t_step,
         }
         rows.append(row)
@@ -329,17 +410,18 @@ def prune(
             "accepted" if accepted else "rejected", sel.method, sel.status, sel.solves,
             sel.solve_seconds, sel.gap, row["step_seconds"],
         )
-        snapshot = (_snapshot(model), clone_masks(masks))
+        snapshot = (_snapshot(model), clone_masks(masks), _clone_or_none(frozen))
         if accepted and fraction <= accepted_state[2]:
-            accepted_state = (snapshot[0], snapshot[1], fraction)
+            accepted_state = (snapshot[0], snapshot[1], fraction, snapshot[2])
         if at_target and (best_target is None or val_acc > best_target["val_accuracy"]):
             best_target = {"state": snapshot[0], "masks": snapshot[1], "val_accuracy": val_acc,
-                           "step": step, "selection": sel}
+                           "step": step, "selection": sel, "frozen": snapshot[2]}
 
     if best_target is None:  # cannot happen: every schedule ends at the target
         raise RuntimeError("the schedule never reached the target budget")
     model.load_state_dict(best_target["state"])
     masks = best_target["masks"]
+    frozen = best_target["frozen"]
     apply_masks(model, masks)
     final_table = estimate_table(masks)
     val_eval = evaluate(model, x_val, y_val)
@@ -372,6 +454,9 @@ def prune(
         "layers": layers_out,
         "baseline_layers": base_layers,
         "sparsity": sparsity(masks),
+        # csd: kept weights rounded onto (and held at) a value with <= 2 CSD digits
+        "rounded_weights": (int(sum(int((frozen[p] & masks[p]).sum()) for p in frozen))
+                            if frozen is not None else 0),
         "solver_method": cfg.solver.method,
         "solver_status": sel.status,
         "solve_seconds": total_solve,

@@ -4,7 +4,10 @@ Items are hardware structures from :mod:`rasp.hardware.structures`, all layers i
 problem, with one budget per resource:
 
 - ``dsp``: DSP patterns (RF consecutive weights sharing one multiplier) in
-  Resource/Resource_Unrolled layers, single weights in Latency layers; cost = DSPs.
+  Resource/Resource_Unrolled layers; in Latency layers the shared constant products
+  (weights of one input with the same quantised ``|w|``), which cost a DSP only when
+  ``|w|`` has >= 3 CSD digits (rule D4): cost = the DSPs a structure really frees. These
+  items depend on the weights and are rebuilt at every step (``ItemSet.weight_dependent``).
 - ``bram``: BRAM columns (the patterns sharing one BRAM bit slice); cost = BRAM_18K.
   Layers whose weights are not in BRAM have no items (nothing to gain there).
 - ``dsp+bram``: pattern items (value, DSP cost) and column items (no value, BRAM cost)
@@ -35,8 +38,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rasp.hardware.fixed import quantize_to_int, round_to_csd2
 from rasp.hardware.layers import LayerHardware
-from rasp.hardware.structures import default_kind, layer_structures
+from rasp.hardware.structures import Structures, default_kind, layer_structures
 from rasp.knapsack.solve import solve_knapsack
 from rasp.prune.masks import Masks, Membership, masks_from_removed
 
@@ -72,6 +76,36 @@ class ItemSet:
     output_param: str | None = None
     output_row_size: int = 1
     notes: list[str] = field(default_factory=list)
+    weight_dependent: bool = False
+    round_pair: np.ndarray | None = None
+    round_values: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def round_items(self) -> np.ndarray:
+        """Ids of the ``csd`` rounding items (empty for other objectives)."""
+        if self.round_pair is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.round_pair >= 0)
+
+    def exclusive_pairs(self, alive: np.ndarray) -> list[np.ndarray]:
+        """(keep item, round item) pairs, at most one of which is chosen (alive ones only)."""
+        out = []
+        for r in self.round_items:
+            k = int(self.round_pair[r])
+            if alive[r] and alive[k]:
+                out.append(np.array([k, r], dtype=np.int64))
+        return out
+
+    def rounding_factors(self, model_weights: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """Per weight, ``max(0, 1 - |w - w_round| / |w|)``: the share of a weight's value a
+        first-order (Taylor or magnitude) score keeps when it is rounded onto the CSD grid."""
+        out = {}
+        for name, target in self.round_values.items():
+            w = model_weights[name].detach().to("cpu", torch.float64).reshape(-1).numpy()
+            err = np.abs(w - np.where(np.isnan(target), w, target))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[name] = np.where(np.abs(w) > 0, np.clip(1 - err / np.abs(w), 0, 1), 0.0)
+        return out
 
     def alive(self, masks: Mapping[str, torch.Tensor]) -> np.ndarray:
         """True for items with at least one weight still kept in ``masks``."""
@@ -95,6 +129,7 @@ class _Builder:
         self.output: list[np.ndarray] = []
         self.lasso: list[np.ndarray] = []
         self.valued: list[np.ndarray] = []
+        self.round_pair: dict[int, int] = {}  # csd rounding item -> the keep item it replaces
 
     @staticmethod
     def _add(target, param: str, flat: np.ndarray, ids: np.ndarray) -> None:
@@ -125,11 +160,20 @@ class _Builder:
         self._add(self.members, param, flat, ids)
         self._add(self.value_members, param, flat, ids)
 
+    def mark_rounding(self, first_round: int, keep_ids: np.ndarray) -> None:
+        """Items ``first_round ...`` round the weights of ``keep_ids`` (same order)."""
+        for j, k in enumerate(keep_ids):
+            self.round_pair[first_round + j] = int(k)
+
     def finish(self, **extra) -> ItemSet:
         def cat(target):
             return {p: (np.concatenate(a), np.concatenate(b)) for p, (a, b) in target.items()}
 
         m = len(self.resources)
+        if self.round_pair:
+            arr = np.full(self.n, -1, dtype=np.int64)
+            arr[list(self.round_pair)] = list(self.round_pair.values())
+            extra["round_pair"] = arr
         return ItemSet(
             n=self.n,
             members=cat(self.members),
@@ -171,19 +215,57 @@ def _next_layer_columns(layer: LayerHardware, nxt: LayerHardware) -> list[np.nda
 
 
 def build_items(
-    layers: Sequence[LayerHardware], objective: str, resources: Sequence[str]
+    layers: Sequence[LayerHardware], objective: str, resources: Sequence[str],
+    weights: Mapping[str, torch.Tensor | np.ndarray] | None = None,
 ) -> ItemSet:
-    """Knapsack items of ``objective`` over ``layers`` (forward order; last = output)."""
+    """Knapsack items of ``objective`` over ``layers`` (forward order; last = output).
+
+    ``weights``: parameter name -> the weights hls4ml will see
+    (:func:`rasp.hardware.estimate.effective_weights`); required when a Latency layer is
+    pruned by ``dsp``, ``dsp+bram`` or ``neurons`` (its costs depend on the values).
+    """
     if not layers:
         raise ValueError("the model has no Linear/Conv2d layer to prune")
     b = _Builder(resources)
     last = len(layers) - 1
     notes: list[str] = []
     neuron_layers: list[str] = []
+    dependent = False
+    round_values: dict[str, np.ndarray] = {}
+
+    def weight_of(layer: LayerHardware):
+        nonlocal dependent
+        if layer.strategy != "Latency":
+            return None
+        if weights is None or layer.param_name not in weights:
+            raise ValueError(
+                f"{layer.name} is a Latency layer: its DSP cost depends on the weight values "
+                "(constant folding); pass weights= to build_items"
+            )
+        dependent = True
+        return weights[layer.param_name]
+
     for i, layer in enumerate(layers):
         out = i == last
         if objective == "dsp":
-            b.add_structures(layer_structures(layer, default_kind(layer)), output=out)
+            b.add_structures(layer_structures(layer, default_kind(layer), weight_of(layer)),
+                             output=out)
+        elif objective == "csd":
+            if layer.strategy != "Latency":
+                raise ValueError(
+                    f"objective 'csd' rounds constants that HLS folds into shifts/adds, which "
+                    f"only Latency layers have (RF 1); {layer.name} is {layer.strategy} at RF "
+                    f"{layer.reuse_factor}: use objective 'dsp' there"
+                )
+            w = weight_of(layer)
+            prods = layer_structures(layer, "products", w)
+            first = b.add_structures(prods, output=out)
+            wide = np.flatnonzero(prods.costs[:, 0] > 0)
+            if wide.size:
+                sub = _subset(prods, wide, "csd_round")
+                first_round = b.add_structures(sub, output=out, lasso=False)
+                b.mark_rounding(first_round, first + wide)
+                round_values[layer.param_name] = _rounded_weights(layer, w, sub)
         elif objective == "bram":
             cols = layer_structures(layer, "bram_columns")
             if len(cols) == 0:
@@ -192,7 +274,7 @@ def build_items(
             b.add_structures(cols, output=out)
         elif objective == "dsp+bram":
             kind = default_kind(layer)
-            pats = layer_structures(layer, kind)
+            pats = layer_structures(layer, kind, weight_of(layer))
             first = b.add_structures(pats, output=out)
             if kind != "patterns":
                 continue
@@ -206,7 +288,8 @@ def build_items(
         elif objective == "neurons":
             if out:
                 continue
-            first = b.add_structures(layer_structures(layer, "neurons"), output=False)
+            first = b.add_structures(layer_structures(layer, "neurons", weight_of(layer)),
+                                     output=False)
             neuron_layers.append(layer.name)
             cols = _next_layer_columns(layer, layers[i + 1])
             flat = np.concatenate(cols)
@@ -214,8 +297,8 @@ def build_items(
             b.add_extra_members(layers[i + 1].param_name, flat, ids)
         else:
             raise ValueError(
-                f"objective {objective!r} has no knapsack items; expected dsp, bram, dsp+bram "
-                "or neurons (unstructured uses select_unstructured)"
+                f"objective {objective!r} has no knapsack items; expected dsp, csd, bram, "
+                "dsp+bram or neurons (unstructured uses select_unstructured)"
             )
     out_layer = layers[last]
     return b.finish(
@@ -223,7 +306,34 @@ def build_items(
         output_param=out_layer.param_name,
         output_row_size=int(out_layer.n_weights // out_layer.n_out),
         notes=notes,
+        weight_dependent=dependent,
+        round_values=round_values,
     )
+
+
+def _subset(s: Structures, ids: np.ndarray, kind: str) -> Structures:
+    """The structures ``ids`` of ``s`` as a new set of kind ``kind`` with zero costs."""
+    groups = [s.index_set(int(i)) for i in ids]
+    sizes = np.array([g.size for g in groups], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    flat = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)
+    costs = np.zeros((len(groups), s.costs.shape[1]))
+    return Structures(s.layer, kind, flat, offsets, costs, np.zeros(s.costs.shape[1]))
+
+
+def _rounded_weights(layer: LayerHardware, weights: torch.Tensor | np.ndarray,
+                     sub: Structures) -> np.ndarray:
+    """Flat (PyTorch order) float weights rounded to the nearest value with at most two
+    CSD digits in the layer's weight type, for the weights of ``sub``; NaN elsewhere."""
+    w = weights.detach().to("cpu", torch.float64).reshape(-1).numpy() \
+        if isinstance(weights, torch.Tensor) else np.asarray(weights, np.float64).reshape(-1)
+    wt = layer.weight_type
+    idx = sub.flat_index
+    q = quantize_to_int(w[idx], wt)
+    limit = (1 << (wt.width - 1)) - 1 if wt.signed else (1 << wt.width) - 1
+    out = np.full(w.size, np.nan)
+    out[idx] = round_to_csd2(q, limit) * 2.0 ** -wt.fractional
+    return out
 
 
 def forced_items(
@@ -245,8 +355,11 @@ def forced_items(
             forced[cand[np.argmax(values[cand])]] = True
     # every layer keeps its most valuable structure (a layer with no weight left would cut
     # the network; for neurons this is "at least one neuron per layer")
+    rounding = np.zeros(items.n, dtype=bool)
+    rounding[items.round_items] = True
+    forced &= ~rounding  # a forced csd group is kept exactly, never rounded
     for name in np.unique(items.layer):
-        cand = np.flatnonzero((items.layer == name) & alive & items.valued)
+        cand = np.flatnonzero((items.layer == name) & alive & items.valued & ~rounding)
         if cand.size:
             forced[cand[np.argmax(values[cand])]] = True
     return forced
@@ -276,9 +389,11 @@ class Selection:
     n_kept: int
     capacity_scale: float = 1.0
     notes: list[str] = field(default_factory=list)
+    rounded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
-def _meets(achieved: Mapping[str, float], budget: Mapping[str, float]) -> bool:
+def within_budget(achieved: Mapping[str, float], budget: Mapping[str, float]) -> bool:
+    """True when every budgeted resource of ``achieved`` is at most its ``budget``."""
     return all(achieved[r] <= budget[r] * (1 + 1e-9) + 1e-9 for r in budget)
 
 
@@ -301,8 +416,15 @@ def select_knapsack(
     additive: bool = True,
     seed: int = 0,
     logger: logging.Logger | None = None,
+    on_rounding: Callable[[np.ndarray], None] | None = None,
 ) -> Selection:
     """Solve the knapsack for ``budget`` and return masks that meet it by the estimate.
+
+    ``csd`` items (``items.round_pair``): each rounding item and the keep item of the same
+    weights are mutually exclusive (a multiple-choice knapsack: keep exactly, round, or
+    neither = prune); ``on_rounding(ids)`` is called with the chosen rounding items before
+    every estimate and for the answer returned, so the model's weights hold the rounded
+    values the estimate must see.
 
     The capacity of resource r is ``budget[r] - fixed[r]`` where ``fixed`` is what the
     model uses outside the items (baseline total minus the baseline cost of all items).
@@ -339,16 +461,27 @@ def select_knapsack(
         log.warning(notes[-1])
     target = np.maximum(target, forced_cost)
 
+    exclusive = [local[p] for p in items.exclusive_pairs(alive)]
+    round_ids = items.round_items
+
     def solve(scale: float):
         cap = np.maximum(target * scale, forced_cost)
         res = solve_knapsack(
             vals, costs, cap, method=method, time_limit=time_limit, gap=gap,
             requires=req if len(req) else None, forced=frc, resource_names=names, seed=seed,
+            exclusive=exclusive or None,
         )
         keep = np.zeros(items.n, dtype=bool)
         keep[idx] = res.keep
-        masks = masks_from_removed(model, params, items.members, ~keep, previous=previous)
-        return res, keep, masks
+        effective = keep.copy()
+        rounded = round_ids[keep[round_ids]]
+        if round_ids.size:
+            effective[round_ids] = True  # a rounding item never removes weights itself
+            effective[items.round_pair[rounded]] = True  # its group is kept, rounded
+        if on_rounding is not None:
+            on_rounding(rounded)
+        masks = masks_from_removed(model, params, items.members, ~effective, previous=previous)
+        return res, keep, masks, rounded
 
     def slack_of(est: Mapping[str, float]) -> float:
         return min((budget[r] - est[r]) / budget[r] if budget[r] > 0 else 0.0 for r in names)
@@ -358,15 +491,15 @@ def select_knapsack(
     seconds = 0.0
     solves = 0
     for it in range(repair_iterations + 1):
-        res, keep, masks = solve(scale)
+        res, keep, masks, rounded = solve(scale)
         solves += 1
         seconds += res.wall_seconds
         est = {r: float(v) for r, v in estimate(masks).items()}
-        ok = _meets(est, budget)
+        ok = within_budget(est, budget)
         log.debug("solve %d: capacity scale %.4f, achieved %s, budget %s, %s", it, scale, est,
                   dict(budget), "ok" if ok else "over")
         if ok and (best is None or res.objective > best[0].objective):
-            best = (res, keep, masks, est, scale)
+            best = (res, keep, masks, est, scale, rounded)
         if ok:
             lo_ok = scale if lo_ok is None else max(lo_ok, scale)
         else:
@@ -393,17 +526,19 @@ def select_knapsack(
             f"no selection met the budget after {solves} solve(s); keeping only forced items"
         )
         log.warning(notes[-1])
-        res, keep, masks = solve(0.0)
+        res, keep, masks, rounded = solve(0.0)
         solves += 1
         seconds += res.wall_seconds
         est = {r: float(v) for r, v in estimate(masks).items()}
-        best = (res, keep, masks, est, 0.0)
-    res, keep, masks, est, scale = best
+        best = (res, keep, masks, est, 0.0, rounded)
+    res, keep, masks, est, scale, rounded = best
+    if on_rounding is not None:
+        on_rounding(rounded)  # the weights of the answer returned, not of the last solve
     return Selection(
         masks=masks,
         achieved=est,
         budget=dict(budget),
-        meets_budget=_meets(est, budget),
+        meets_budget=within_budget(est, budget),
         solves=solves,
         solve_seconds=seconds,
         gap=float(res.gap),
@@ -413,6 +548,7 @@ def select_knapsack(
         n_kept=int(keep.sum()),
         capacity_scale=float(scale),
         notes=notes,
+        rounded=rounded,
     )
 
 
@@ -494,17 +630,17 @@ def select_unstructured(
 
     lo, hi = 0, order.size  # largest feasible k lies in [lo, hi]
     est_hi = est_for(hi)
-    if _meets(est_hi, budget):
+    if within_budget(est_hi, budget):
         lo = hi
         best_est = est_hi
     else:
         best_est = est_for(0)
-        if not _meets(best_est, budget):
+        if not within_budget(best_est, budget):
             log.warning("unstructured: even the forced weights exceed the budget")
         while hi - lo > 1:
             mid = (lo + hi) // 2
             e = est_for(mid)
-            if _meets(e, budget):
+            if within_budget(e, budget):
                 lo, best_est = mid, e
             else:
                 hi = mid
@@ -513,7 +649,7 @@ def select_unstructured(
         masks=masks,
         achieved=best_est,
         budget=dict(budget),
-        meets_budget=_meets(best_est, budget),
+        meets_budget=within_budget(best_est, budget),
         solves=evaluations,
         solve_seconds=0.0,
         gap=0.0,
