@@ -23,6 +23,7 @@ import yaml
 
 from rasp.plots import results as R
 from rasp.plots import summary_table as S
+from rasp.results import RunIdError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_small"
 SELECT = {"jets": "dsp"}
@@ -152,7 +153,7 @@ def test_run_ids_round_trip():
         assert R.parse_run_id(rid) == (obj, rf, b)
     assert R.run_id("dsp+bram", 2, 2.5) == "dsp+bram_rf2_b2.5"
     assert R.parse_run_id("baseline_rf8") == ("baseline", 8, None)
-    with pytest.raises(R.ResultFileError, match="not a run directory"):
+    with pytest.raises(RunIdError, match="not a run directory"):
         R.parse_run_id("dsp_b10")
 
 

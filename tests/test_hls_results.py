@@ -68,13 +68,17 @@ def test_parse_run():
         parse_run("rf4")
 
 
-def _m(acc, base=0.76):
-    return {"test_accuracy": acc, "baseline_test_accuracy": base}
+def _m(acc, base=0.76, dsp=None):
+    """metrics.json of a pruned run; by default fewer DSPs at lower accuracy (budget)."""
+    dsp = round(1000 * acc) if dsp is None else dsp
+    return {"test_accuracy": acc, "baseline_test_accuracy": base,
+            "resources": {"dsp": dsp, "bram_18k": 4, "lut": 20 * dsp, "multipliers": dsp},
+            "baseline_resources": {"dsp": 2000, "bram_18k": 8}}
 
 
 def test_best_in_series_and_csim_selection():
     series = {"dsp_rf4_b50": _m(0.760), "dsp_rf4_b25": _m(0.755), "dsp_rf4_b10": _m(0.70)}
-    # within 1% of 0.76 -> >= 0.7524: b50 and b25; the lowest budget wins
+    # within 1% of 0.76 -> >= 0.7524: b50 and b25; the fewer DSPs (b25) win
     assert best_in_series(series, 0.01) == "dsp_rf4_b25"
     # nothing within tolerance -> the most accurate
     assert best_in_series({"dsp_rf4_b10": _m(0.5), "dsp_rf4_b5": _m(0.4)}, 0.01) == "dsp_rf4_b10"

@@ -36,7 +36,7 @@ rule hls:
     params:
         hardware=lambda wc: hls_hardware(wc.dataset),
         reuse_factor=lambda wc: hls_run_rf(wc.run),
-        options=hls_options(),
+        options=lambda wc: hls_options(wc.dataset),
         # one seed per dataset: every model is simulated on the same test subset
         seed=lambda wc: rule_seed("hls", wc.dataset),
     log:

@@ -26,13 +26,17 @@ def hls_section():
     return dict(config.get("hls") or {})
 
 
-def hls_options():
+def hls_options(dataset=None):
     """rasp.hls.HlsOptions keys (schema defaults filled in; best_tolerance defaults to
-    figures.tolerance)."""
+    figures.tolerance; select_by is figures.select_by of the dataset, so the HLS stage
+    C-simulates the model the summary table calls best)."""
     section = hls_section()
+    figures = config.get("figures") or {}
     options = {k: section[k] for k in HLS_OPTION_KEYS if k in section}
     if options.get("best_tolerance") is None:
-        options["best_tolerance"] = float((config.get("figures") or {}).get("tolerance", 0.01))
+        options["best_tolerance"] = float(figures.get("tolerance", 0.01))
+    if dataset is not None:  # called when jobs are built: figures_common.smk is loaded
+        options["select_by"] = figure_select_by(dataset)
     return options
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import shutil
 import tempfile
 import time
@@ -46,9 +45,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
+from rasp import results
 from rasp.atomic import atomic_open
 from rasp.hls.archive import archive_project
 from rasp.hls.convert import ConvertedModel, convert_model
@@ -65,8 +66,6 @@ log = logging.getLogger(__name__)
 
 CSIM_MODES = ("all", "best", "baselines", "none")
 BASELINE = "baseline"
-_RUN_RE = re.compile(r"^(?P<objective>.+)_rf(?P<rf>\d+)_b(?P<budget>\d+(?:\.\d+)?)$")
-_BASE_RE = re.compile(r"^baseline_rf(?P<rf>\d+)$")
 
 
 class HlsInputError(ValueError):
@@ -78,9 +77,11 @@ class HlsOptions:
     """The ``hls`` config section (defaults = workflow/schemas/hls.schema.yaml).
 
     ``csim``: which runs are C-simulated: ``all``; ``best`` = baselines plus the best
-    pruned model of each series (dataset, variant, objective, RF): the lowest budget
-    whose test accuracy is within ``best_tolerance`` (relative) of the baseline, or the
-    most accurate one when none is; ``baselines``; ``none``. ``csim_samples``: test
+    pruned model of each series (dataset, variant, objective, RF) by the one best-model
+    rule (:func:`rasp.results.select_best`: fewest ``select_by`` blocks among the models
+    whose test accuracy is within ``best_tolerance`` (relative) of the baseline, ties by
+    LUT; the workflow fills ``select_by`` from ``figures.select_by``), or the most
+    accurate one when none is within tolerance; ``baselines``; ``none``. ``csim_samples``: test
     samples simulated (a seeded subset, the same for every run of a dataset; 0 = all).
     ``min_agreement``: minimum argmax agreement with PyTorch (fraction). ``synthesize``:
     auto | always | never; ``vivado_synth``: also run Vivado logic synthesis.
@@ -99,6 +100,7 @@ class HlsOptions:
     archive_max_weights_mb: float = 10.0
     diagnose_samples: int = 256
     best_tolerance: float = 0.01
+    select_by: str = "dsp"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> HlsOptions:
@@ -115,6 +117,9 @@ class HlsOptions:
             raise ValueError(f"hls.synthesize={opts.synthesize!r}; allowed: {list(SYNTHESIZE_MODES)}")
         if not 0.0 <= float(opts.min_agreement) <= 1.0:
             raise ValueError(f"hls.min_agreement={opts.min_agreement!r} must be a fraction in [0, 1]")
+        if opts.select_by not in results.SELECT_BY:
+            raise ValueError(f"select_by={opts.select_by!r} (from figures.select_by); allowed: "
+                             f"{list(results.SELECT_BY)}")
         if int(opts.csim_samples) < 0:
             raise ValueError(f"hls.csim_samples={opts.csim_samples!r} must be >= 0 (0 = all)")
         return opts
@@ -122,16 +127,13 @@ class HlsOptions:
 
 def parse_run(run: str) -> tuple[str, int, float | None]:
     """``baseline_rf4`` -> (baseline, 4, None); ``dsp_rf4_b2.5`` -> (dsp, 4, 2.5)."""
-    m = _BASE_RE.match(run)
-    if m:
-        return BASELINE, int(m["rf"]), None
-    m = _RUN_RE.match(run)
-    if m:
-        return m["objective"], int(m["rf"]), float(m["budget"])
-    raise HlsInputError(f"run {run!r} is neither baseline_rf<RF> nor <objective>_rf<RF>_b<budget>")
+    try:
+        return results.parse_run_id(run)
+    except results.RunIdError as err:
+        raise HlsInputError(str(err)) from err
 
 
-def _metric(metrics: Mapping[str, Any], *keys: str) -> float | None:
+def _metric(metrics: Mapping[str, Any], *keys: str) -> float:
     for key in keys:
         value = metrics.get(key)
         if value is not None:
@@ -141,31 +143,58 @@ def _metric(metrics: Mapping[str, Any], *keys: str) -> float | None:
                 continue
             if math.isfinite(number):
                 return number
-    return None
+    return math.nan
 
 
-def best_in_series(series: Mapping[str, Mapping[str, Any]], tolerance: float) -> str | None:
-    """Run id of the best pruned model of one series (see :class:`HlsOptions`).
+def series_frame(series: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The pruning ``metrics.json`` of one series as the best-model rule reads them.
 
-    ``series``: run id -> the run's pruning ``metrics.json`` (reads ``test_accuracy``
-    or ``accuracy``, ``baseline_test_accuracy`` or ``baseline_accuracy``, and the budget
-    from the run id).
+    One row per run id: ``accuracy`` (``test_accuracy``, fraction), ``baseline_accuracy``,
+    the estimated ``dsp``, ``bram_18k``, ``lut``, ``multipliers`` (from ``resources``),
+    ``baseline_dsp``, ``baseline_bram_18k`` and ``budget`` (%, from the run id).
     """
-    candidates = []
+    rows = {}
     for run, metrics in series.items():
         _, _, budget = parse_run(run)
-        acc = _metric(metrics, "test_accuracy", "accuracy")
-        base = _metric(metrics, "baseline_test_accuracy", "baseline_accuracy")
-        if acc is None:
-            continue
-        within = base is not None and acc >= (1.0 - tolerance) * base
-        candidates.append((run, budget, acc, within))
-    if not candidates:
+        totals = metrics.get("resources")
+        base_totals = metrics.get("baseline_resources") or {}
+        if not isinstance(totals, Mapping):
+            raise HlsInputError(f"metrics.json of {run} has no 'resources' (estimated totals): "
+                                "not written by this version of the prune rule; rerun it")
+        rows[run] = {
+            "accuracy": _metric(metrics, "test_accuracy", "accuracy"),
+            "baseline_accuracy": _metric(metrics, "baseline_test_accuracy", "baseline_accuracy"),
+            **{k: _metric(totals, k) for k in ("dsp", "bram_18k", "lut", "multipliers")},
+            "baseline_dsp": _metric(base_totals, "dsp"),
+            "baseline_bram_18k": _metric(base_totals, "bram_18k"),
+            "budget": budget,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def best_in_series(series: Mapping[str, Mapping[str, Any]], tolerance: float,
+                   select_by: str = "dsp") -> str | None:
+    """Run id of the best pruned model of one series (see :class:`HlsOptions`).
+
+    ``series``: run id -> the run's pruning ``metrics.json``. The rule is
+    :func:`rasp.results.select_best` on the pruning's estimate (the summary table applies
+    the same rule to summary.csv); when no model is within tolerance, the most accurate
+    one (ties: the lower budget).
+    """
+    frame = series_frame(series)
+    frame = frame[frame["accuracy"].notna()]
+    if frame.empty:
         return None
-    within = [c for c in candidates if c[3]]
-    if within:
-        return min(within, key=lambda c: (c[1], -c[2]))[0]
-    return max(candidates, key=lambda c: (c[2], -c[1]))[0]
+    base_acc = frame["baseline_accuracy"].dropna()
+    if len(base_acc):
+        baseline = {"accuracy": float(base_acc.iloc[0]),
+                    "dsp": frame["baseline_dsp"].iloc[0],
+                    "bram_18k": frame["baseline_bram_18k"].iloc[0]}
+        best = results.select_best(frame, baseline, tolerance, select_by, "accuracy")
+        if best is not None:
+            return str(best)
+    return str(frame.sort_values(["accuracy", "budget"], ascending=[False, True],
+                                 kind="mergesort").index[0])
 
 
 def should_simulate(options: HlsOptions, run: str,
@@ -180,9 +209,10 @@ def should_simulate(options: HlsOptions, run: str,
         return True, f"baseline (hls.csim is '{options.csim}')"
     if options.csim == "baselines":
         return False, "hls.csim is 'baselines': pruned models are not simulated"
-    best = best_in_series(series or {}, options.best_tolerance)
+    best = best_in_series(series or {}, options.best_tolerance, options.select_by)
     if best == run:
-        return True, f"best pruned model of its series (tolerance {options.best_tolerance})"
+        return True, (f"best pruned model of its series (tolerance {options.best_tolerance}, "
+                      f"select_by {options.select_by})")
     return False, f"not the best pruned model of its series (that is {best})"
 
 

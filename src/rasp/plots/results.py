@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -52,13 +51,12 @@ from rasp.plots.summary_table import (
     select_best,
     the_baseline,
 )
+from rasp.results import parse_run_id, run_id
 
 RESOURCE_LABELS = {"dsp": "DSP48 blocks", "bram_18k": "BRAM_18K blocks", "lut": "LUTs",
                    "ff": "flip-flops"}
 RESOURCE_NAMES = {"dsp": "DSP", "bram_18k": "BRAM", "lut": "LUT", "ff": "FF"}
 
-_RUN_RE = re.compile(r"^(?P<objective>.+)_rf(?P<rf>\d+)_b(?P<budget>\d+(?:\.\d+)?)$")
-_BASE_RE = re.compile(r"^baseline_rf(?P<rf>\d+)$")
 
 
 class ResultFileError(ValueError):
@@ -66,25 +64,6 @@ class ResultFileError(ValueError):
 
 
 # ----------------------------------------------------------------------------- run ids
-
-def run_id(objective: str, reuse_factor: int, budget: float | None) -> str:
-    """Directory name of a run: ``baseline_rf4`` or ``dsp_rf4_b10`` (budget in %)."""
-    if objective == "baseline":
-        return f"baseline_rf{int(reuse_factor)}"
-    return f"{objective}_rf{int(reuse_factor)}_b{float(budget):g}"
-
-
-def parse_run_id(name: str) -> tuple[str, int, float | None]:
-    """Inverse of :func:`run_id`: ``(objective, reuse_factor, budget or None)``."""
-    m = _BASE_RE.match(name)
-    if m:
-        return "baseline", int(m["rf"]), None
-    m = _RUN_RE.match(name)
-    if m:
-        return m["objective"], int(m["rf"]), float(m["budget"])
-    raise ResultFileError(f"{name!r} is not a run directory name (baseline_rf<RF> or "
-                          "<objective>_rf<RF>_b<budget>)")
-
 
 def index_by_run(paths: Iterable[str | Path]) -> dict[str, Path]:
     """Map run id (the parent directory's name) -> file path."""

@@ -10,8 +10,9 @@ For every (dataset, variant, precision, reuse factor) the table lists the baseli
 per objective, the *best pruned model within tolerance*: among the models whose test
 accuracy is at least ``(1 - tolerance) x`` the baseline's (relative loss <= tolerance),
 the one using the fewest blocks of the selection resource (``dsp``, ``bram_18k`` or
-``dsp+bram`` = sum of the two fractions of the baseline), ties broken by the other
-resource and then by higher accuracy. Reductions are ``100 x (1 - pruned / baseline)``
+``dsp+bram`` = sum of the two fractions of the baseline), ties broken by fewer LUTs, the
+other resource and then higher accuracy; 0-DSP designs that multiply in fabric only win
+on fewer LUTs (the one rule of :mod:`rasp.results`, shared with the HLS stage). Reductions are ``100 x (1 - pruned / baseline)``
 in percent, against the baseline at the same reuse factor.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rasp import results
 from rasp.atomic import write_text_atomic
 from rasp.plots.style import (
     describe_data_source,
@@ -46,7 +48,9 @@ GROUP_KEYS = ("dataset", "variant", "precision", "reuse_factor")
 ACCURACY_COLUMNS = {"torch": "accuracy_torch", "csim": "accuracy_csim"}
 ACCURACY_LABELS = {"torch": "test accuracy (%)", "csim": "C-simulation test accuracy (%)"}
 #: Allowed selection resources for the best pruned model.
-SELECT_BY = ("dsp", "bram_18k", "dsp+bram")
+SELECT_BY = results.SELECT_BY
+#: Relative-loss mask (re-exported from :mod:`rasp.results`).
+within_tolerance = results.within_tolerance
 
 
 class SummaryError(ValueError):
@@ -143,55 +147,36 @@ def reduction_percent(value: float, baseline: float) -> float:
     return 100.0 * (1.0 - float(value) / float(baseline))
 
 
-def within_tolerance(accuracy: pd.Series, baseline_accuracy: float,
-                     tolerance: float) -> pd.Series:
-    """Mask of accuracies with relative loss <= ``tolerance`` (a fraction, e.g. 0.01)."""
-    floor = (1.0 - tolerance) * baseline_accuracy
-    return accuracy.notna() & (accuracy >= floor - 1e-12)
-
-
-def _selection_key(df: pd.DataFrame, base: pd.Series, select_by: str,
-                   acc_col: str) -> pd.DataFrame:
-    """Sort keys (ascending) implementing the documented choice of the best model."""
-    dsp = df["dsp"].map(lambda v: relative_resource(v, base["dsp"]))
-    bram = df["bram_18k"].map(lambda v: relative_resource(v, base["bram_18k"]))
-    if select_by == "dsp":
-        keys = [df["dsp"], df["bram_18k"]]
-    elif select_by == "bram_18k":
-        keys = [df["bram_18k"], df["dsp"]]
-    elif select_by == "dsp+bram":
-        keys = [dsp.fillna(0) + bram.fillna(0), df["dsp"]]
-    else:
-        raise ValueError(f"select_by={select_by!r}; allowed: {list(SELECT_BY)}")
-    out = pd.DataFrame({f"k{i}": k for i, k in enumerate(keys)}, index=df.index)
-    out["k_acc"] = -df[acc_col]
-    # budget as the last tie-breaker keeps the choice deterministic
-    out["k_budget"] = df["budget"]
+def _rule_frame(rows: pd.DataFrame, acc_col: str) -> pd.DataFrame:
+    """Summary rows as the best-model rule reads them (``multipliers`` NaN when an older
+    summary.csv lacks it: such designs are then never treated as fabric designs)."""
+    out = rows.copy()
+    if "multipliers" not in out.columns:
+        out["multipliers"] = math.nan
+    out["multipliers"] = pd.to_numeric(out["multipliers"], errors="coerce")
     return out
 
 
 def select_best(group: pd.DataFrame, tolerance: float, select_by: str = "dsp",
                 accuracy: str = "torch") -> pd.DataFrame:
-    """Best pruned model within tolerance per objective of one group.
+    """Best pruned model within tolerance per objective of one group
+    (:func:`rasp.results.select_best`, the rule the HLS stage and the README use too).
 
     Returns one row per objective that has at least one model within tolerance, in the
     canonical objective order, with the summary columns (index = original row labels).
     """
-    if not 0 <= tolerance < 1:
-        raise ValueError(f"tolerance={tolerance!r} must be a fraction in [0, 1), e.g. 0.01")
     acc_col = ACCURACY_COLUMNS[accuracy]
     base = the_baseline(group)
     if pd.isna(base[acc_col]):
         raise SummaryError(f"baseline of {base['dataset']}/{base['variant']} RF "
                            f"{base['reuse_factor']} has no {acc_col}: set figures.accuracy to "
                            "'torch' or simulate the baseline")
-    pr = pruned_rows(group)
-    ok = pr[within_tolerance(pr[acc_col], base[acc_col], tolerance)]
+    pr = _rule_frame(pruned_rows(group), acc_col)
     picks = []
-    for _objective, rows in ok.groupby("objective", sort=False):
-        keys = _selection_key(rows, base, select_by, acc_col)
-        order = keys.sort_values(list(keys.columns), kind="mergesort").index
-        picks.append(rows.loc[order[0]])
+    for _objective, rows in pr.groupby("objective", sort=False):
+        label = results.select_best(rows, base, tolerance, select_by, acc_col)
+        if label is not None:
+            picks.append(group.loc[label])
     if not picks:
         return group.iloc[0:0]
     best = pd.DataFrame(picks)
@@ -201,11 +186,11 @@ def select_best(group: pd.DataFrame, tolerance: float, select_by: str = "dsp",
 
 def best_overall(best: pd.DataFrame, group: pd.DataFrame, select_by: str,
                  accuracy: str = "torch") -> pd.Series | None:
-    """The single best model among the per-objective picks (same ordering rule)."""
-    if best.empty:
-        return None
-    keys = _selection_key(best, the_baseline(group), select_by, ACCURACY_COLUMNS[accuracy])
-    return best.loc[keys.sort_values(list(keys.columns), kind="mergesort").index[0]]
+    """The single best model among the per-objective picks (same rule)."""
+    acc_col = ACCURACY_COLUMNS[accuracy]
+    order = results.rank_models(_rule_frame(best, acc_col), select_by, acc_col,
+                                the_baseline(group))
+    return best.loc[order[0]] if order else None
 
 
 def build_table(summary: pd.DataFrame, tolerance: float,
