@@ -42,7 +42,12 @@ from typing import Any
 # Public names -> defining submodule. Loaded on first use (PEP 562), so that
 # ``python -m rasp.hardware --help`` does not pay for importing torch and pandas.
 _EXPORTS = {
+    "ArrayLayer": "arrays",
+    "array_layer": "arrays",
+    "estimate_arrays": "arrays",
     "RESOURCES": "costs",
+    "ConstantProducts": "costs",
+    "constant_products": "costs",
     "WeightMemory": "costs",
     "weight_memory": "costs",
     "ResourceEstimate": "estimate",
@@ -77,6 +82,8 @@ _EXPORTS = {
     "layer_structures": "structures",
     "neurons": "structures",
     "single_weights": "structures",
+    "shared_products": "structures",
+    "WEIGHT_DEPENDENT_KINDS": "structures",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -234,7 +234,7 @@ class LayerHardware:
 
     name: str  # torch module name
     hls_name: str  # hls4ml layer name
-    kind: str  # "linear" | "conv2d"
+    kind: str  # "linear" | "conv1d" | "conv2d"
     param_name: str  # "<name>.weight", the key in masks
     weight_shape: tuple[int, ...]  # PyTorch weight shape
     n_in: int
@@ -277,6 +277,8 @@ class LayerHardware:
             if self.input_order is None:
                 return np.arange(n)
             return (np.arange(self.n_out)[:, None] * self.n_in + self.input_order[None, :]).ravel()
+        if self.kind == "conv1d":  # (F, C, k) -> (F, k, C)
+            return np.arange(n).reshape(self.weight_shape).transpose(0, 2, 1).ravel()
         f, c, kh, kw = self.weight_shape
         return np.arange(n).reshape(f, c, kh, kw).transpose(0, 2, 3, 1).ravel()
 

@@ -75,7 +75,7 @@ def check_reuse_factor(
 ) -> None:
     """Raise :class:`InvalidReuseFactorError` when hls4ml would alter ``rf`` or ``strategy``.
 
-    ``kind`` is ``linear`` or ``conv2d``; ``strategy`` one of Latency, Resource,
+    ``kind`` is ``linear``, ``conv1d`` or ``conv2d``; ``strategy`` one of Latency, Resource,
     Resource_Unrolled (exact spelling).
     """
     if isinstance(rf, bool) or not isinstance(rf, int) or rf < 1:
@@ -93,9 +93,9 @@ def check_reuse_factor(
                 f"layer {layer!r}: Resource_Unrolled needs RF > 1 (hls4ml falls back to "
                 "Resource at RF 1); use Latency or Resource at RF 1"
             )
-        if kind == "conv2d" and io_type == "io_parallel":
+        if kind in ("conv1d", "conv2d") and io_type == "io_parallel":
             raise InvalidReuseFactorError(
-                f"layer {layer!r}: hls4ml 1.3.0 cannot unroll a Conv2d with io_parallel (it "
+                f"layer {layer!r}: hls4ml 1.3.0 cannot unroll a {kind} with io_parallel (it "
                 "falls back to Resource); use io_stream, strategy Resource, or strategy auto"
             )
     valid = valid_reuse_factors(n_in, n_out, strategy)

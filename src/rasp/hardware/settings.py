@@ -226,9 +226,10 @@ class HardwareSettings:
         return self.weight_precision or self.precision
 
     def resolve_strategy(self, reuse_factor: int, kind: str = "linear") -> str:
-        """Strategy for a layer of ``kind`` (``linear`` | ``conv2d``) at ``reuse_factor``.
+        """Strategy for a layer of ``kind`` (``linear`` | ``conv1d`` | ``conv2d``) at
+        ``reuse_factor``.
 
-        ``auto``: Latency at RF 1; Resource_Unrolled at RF > 1, except Conv2d with
+        ``auto``: Latency at RF 1; Resource_Unrolled at RF > 1, except convolutions with
         io_parallel, which hls4ml 1.3.0 cannot unroll (it would fall back to Resource), so
         Resource is chosen there.
         """
@@ -236,7 +237,7 @@ class HardwareSettings:
             return self.strategy
         if reuse_factor == 1:
             return "Latency"
-        if kind == "conv2d" and self.io_type == "io_parallel":
+        if kind in ("conv1d", "conv2d") and self.io_type == "io_parallel":
             return "Resource"
         return "Resource_Unrolled"
 
