@@ -113,3 +113,21 @@ def test_hls_stage_and_summary_table_pick_the_same_row(tmp_path, extra, expected
     table = S.build_table(summary, 0.01, {"jets": "dsp"})
     best = table[table.best].iloc[0]
     assert run_id(best.objective, best.reuse_factor, best.budget) == chosen_for_csim == expected
+
+
+def test_dsp_figure_lists_fabric_designs_instead_of_drawing_them_free(tmp_path):
+    from rasp.plots import results as R
+
+    summary = S.load_summary(Path(__file__).parent / "fixtures/results_small/summary.csv")
+    summary["multipliers"] = summary["dsp"]
+    fabric = summary[(summary.reuse_factor == 1) & (summary.objective == "dsp")].iloc[[0]].copy()
+    fabric[["objective", "dsp", "multipliers", "lut"]] = ["layerwise+quant", 0, 900, 52000]
+    summary = pd.concat([summary, fabric], ignore_index=True)
+    group = S.group_rows(summary, "jets", "float", 1)
+    drawn, listed = R.split_fabric(S.pruned_rows(group), "dsp")
+    assert list(listed.objective) == ["layerwise+quant"]
+    assert "layerwise+quant" not in set(drawn.objective) and len(drawn) == len(group) - 2
+    drawn_bram, none = R.split_fabric(S.pruned_rows(group), "bram_18k")
+    assert none.empty and len(drawn_bram) == len(group) - 1
+    out = R.plot_accuracy_vs_resource(summary, "jets", "float", 1, "dsp", [tmp_path / "a.png"])
+    assert out[0].stat().st_size > 2000

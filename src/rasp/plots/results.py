@@ -51,7 +51,7 @@ from rasp.plots.summary_table import (
     select_best,
     the_baseline,
 )
-from rasp.results import parse_run_id, run_id
+from rasp.results import parse_run_id, run_id, uses_fabric
 
 RESOURCE_LABELS = {"dsp": "DSP48 blocks", "bram_18k": "BRAM_18K blocks", "lut": "LUTs",
                    "ff": "flip-flops"}
@@ -171,6 +171,16 @@ def _note(ax, text: str) -> None:
             color="0.35", wrap=True)
 
 
+def split_fabric(rows: pd.DataFrame, resource: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows drawn on the ``resource`` axis, fabric designs left out of it). On the DSP
+    axis a design with 0 DSP that still multiplies (its products in LUTs) is not free,
+    so it is listed with its LUTs instead of drawn at 0 DSP."""
+    if resource != "dsp" or "multipliers" not in rows.columns:
+        return rows, rows.iloc[0:0]
+    on_fabric = uses_fabric(rows)
+    return rows[~on_fabric], rows[on_fabric]
+
+
 def _models_to_compare(group: pd.DataFrame, tolerance: float, select_by: str,
                        accuracy: str) -> list[tuple[str, pd.Series]]:
     """Baseline plus the best pruned model within tolerance of each objective."""
@@ -188,7 +198,10 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
                               resource: str, out_paths: Sequence[str | Path],
                               tolerance: float = 0.01, accuracy: str = "torch",
                               dpi: int = 200) -> list[Path]:
-    """Accuracy (%) vs ``resource`` (``dsp`` or ``bram_18k`` blocks) for one group."""
+    """Accuracy (%) vs ``resource`` (``dsp`` or ``bram_18k`` blocks) for one group.
+
+    On the DSP axis, designs whose products are all built in LUTs (0 DSP, multipliers >
+    0) are listed in a note with their LUTs instead of drawn as free points at 0 DSP."""
     if resource not in ("dsp", "bram_18k"):
         raise ValueError(f"resource={resource!r}; allowed: 'dsp', 'bram_18k'")
     acc_col = ACCURACY_COLUMNS[accuracy]
@@ -200,6 +213,7 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
                label=f"within {100 * tolerance:g}% relative accuracy loss")
     ax.axhline(base_acc, color="#d62728", lw=0.8, ls=":")
     pr = pruned_rows(group)
+    pr, fabric = split_fabric(pr, resource)
     skipped = 0
     for obj in objective_order(pr["objective"]):
         rows = pr[pr["objective"] == obj].dropna(subset=[resource, acc_col])
@@ -223,6 +237,13 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
         ax.set_xlim(-0.5, 1.5)
         ax.set_xticks([0, 1])
         _note(ax, f"every model uses 0 {RESOURCE_LABELS[resource]}")
+    if len(fabric):
+        listed = [f"{r.objective} b{r.budget:g}: {r.lut:,.0f} LUT, {100 * r[acc_col]:.2f}%"
+                  for _, r in fabric.sort_values("lut").iterrows()]
+        more = f" (+{len(listed) - 4} more)" if len(listed) > 4 else ""
+        ax.text(0.98, 0.02, "0 DSP, products in LUTs (compared on LUT, not drawn):\n"
+                + "\n".join(listed[:4]) + more, transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=7, color="0.3")
     title = f"accuracy vs {RESOURCE_NAMES[resource]}"
     if skipped:
         title += f" ({skipped} model(s) without {acc_col} not shown)"
