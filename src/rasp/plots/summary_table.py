@@ -201,7 +201,7 @@ def build_table(summary: pd.DataFrame, tolerance: float,
     Columns: the group keys, ``strategy``, ``data_source``, ``resource_source``, ``model``
     (``baseline`` or ``pruned``), ``objective``, ``budget`` (% of baseline),
     ``accuracy`` and ``accuracy_csim`` (%), ``relative_loss`` (% of baseline accuracy),
-    ``dsp``, ``bram_18k``, ``lut``, ``ff``, ``latency_cycles``, ``dsp_reduction``,
+    ``dsp``, ``multipliers``, ``bram_18k``, ``lut``, ``ff``, ``latency_cycles``, ``dsp_reduction``,
     ``bram_reduction``, ``lut_reduction``, ``ff_reduction`` (%), ``best`` (bool: the best
     model of the group) and ``select_by``.
     """
@@ -225,7 +225,8 @@ def build_table(summary: pd.DataFrame, tolerance: float,
                 accuracy=100.0 * row[acc_col],
                 accuracy_csim=100.0 * row["accuracy_csim"],
                 relative_loss=100.0 * (1.0 - row[acc_col] / base[acc_col]),
-                dsp=row["dsp"], bram_18k=row["bram_18k"], lut=row["lut"], ff=row["ff"],
+                dsp=row["dsp"], multipliers=row.get("multipliers", math.nan),
+                bram_18k=row["bram_18k"], lut=row["lut"], ff=row["ff"],
                 latency_cycles=row["latency_cycles"],
                 dsp_reduction=reduction_percent(row["dsp"], base["dsp"]),
                 bram_reduction=reduction_percent(row["bram_18k"], base["bram_18k"]),
@@ -265,7 +266,7 @@ def _fmt_budget(budget: float) -> str:
 
 TABLE_HEADER = (
     "model", "objective", "budget (% of base)", "accuracy (%)", "rel. loss (%)",
-    "csim acc. (%)", "DSP", "BRAM_18K", "LUT", "FF", "latency (cycles)",
+    "csim acc. (%)", "DSP", "mult.", "BRAM_18K", "LUT", "FF", "latency (cycles)",
     "DSP red. (%)", "BRAM red. (%)", "LUT red. (%)", "FF red. (%)",
 )
 
@@ -279,7 +280,10 @@ def render_markdown(table: pd.DataFrame, summary: pd.DataFrame, tolerance: float
         "",
         f"Baseline and best pruned model per objective at <= {100 * tolerance:g}% relative "
         f"loss of {acc_kind} (relative loss = 1 - accuracy / baseline accuracy). Resources "
-        "are block counts (DSP48, BRAM_18K, LUT, FF) of the whole design; latency is in "
+        "are block counts (DSP48, BRAM_18K, LUT, FF) of the whole design (at Latency, DSP is "
+        "what synthesis builds after constant folding and sharing; mult. = the "
+        "multiplications hls4ml generates; BRAM_18K counts shallow arrays as LUTRAM); "
+        "latency is in "
         "clock cycles; reductions are 100 x (1 - pruned / baseline) at the same reuse "
         "factor. **Bold**: the best model of the section. Generated from "
         "`results/summary.csv`; data and resource sources are named per section.",
@@ -294,7 +298,8 @@ def render_markdown(table: pd.DataFrame, summary: pd.DataFrame, tolerance: float
             "",
             f"data: {describe_data_source(sec['data_source'])}; "
             f"resources: {describe_resource_source(sec['resource_source'])}; "
-            f"best pruned model chosen by lowest {sec['select_by'].iloc[0]}.",
+            f"best pruned model chosen by lowest {sec['select_by'].iloc[0]} (ties: fewer LUT; "
+            "0-DSP designs multiplying in LUTs compared on LUT).",
             "",
             "| " + " | ".join(TABLE_HEADER) + " |",
             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(TABLE_HEADER))) + "|",
@@ -306,7 +311,8 @@ def render_markdown(table: pd.DataFrame, summary: pd.DataFrame, tolerance: float
             cells = [
                 name, r["objective"] or "–", _fmt_budget(r["budget"]),
                 _fmt(r["accuracy"], 2), _fmt(r["relative_loss"], 2),
-                _fmt(r["accuracy_csim"], 2), _fmt(r["dsp"]), _fmt(r["bram_18k"]),
+                _fmt(r["accuracy_csim"], 2), _fmt(r["dsp"]), _fmt(r["multipliers"]),
+                _fmt(r["bram_18k"]),
                 _fmt(r["lut"]), _fmt(r["ff"]), _fmt(r["latency_cycles"]),
                 _fmt(r["dsp_reduction"], 1), _fmt(r["bram_reduction"], 1),
                 _fmt(r["lut_reduction"], 1), _fmt(r["ff_reduction"], 1),
