@@ -131,10 +131,27 @@ def test_pruned_mlp_end_to_end_agrees_and_is_cached(tmp_path):
     assert "project/firmware/parameters.h" in names
     assert not any(n.endswith(".so") for n in names)
 
-    # unchanged design: the rerun loads the library from the cache
-    res2 = _run(tmp_path, folder, data_path, tmp_path / "out2")
+    # unchanged design: the rerun loads the library from the cache; this time with the
+    # distributed-arithmetic flow (da4ml + Yosys)
+    da_options = {"csim": "all", "csim_samples": 400, "cache_dir": str(tmp_path / "cache"),
+                  "distributed_arithmetic": True}
+    res2 = _run(tmp_path, folder, data_path, tmp_path / "out2", options=da_options)
     assert res2["library_cached"] and res2["compile_seconds"] < 2
     assert res2["accuracy_csim"] == res["accuracy_csim"]
+    da = res2["da"]
+    assert da["agreement"] >= 0.98 and da["n_samples"] == 400 and da["agreement_csim"] >= 0.98
+    assert da["yosys"]["lut"] > 0 and da["yosys"]["dsp"] == 0 and not da["yosys_cached"]
+    assert da["resource_source"] == "yosys" and da["cost"] > 0
+    table2 = pd.read_csv(tmp_path / "out2" / "resources.csv")
+    totals = table2[table2["layer"] == "total"]
+    assert list(totals["source"]) == ["estimate", "yosys"]
+    assert totals.iloc[1]["lut"] == da["yosys"]["lut"]
+    assert totals.iloc[1]["strategy"] == "distributed_arithmetic"
+    with tarfile.open(tmp_path / "out2" / "project.tar.gz") as tar:
+        assert "project/da4ml/src/da_model.v" in tar.getnames()
+    # the same design again: Yosys' result comes from the cache
+    res3 = _run(tmp_path, folder, data_path, tmp_path / "out3", options=da_options)
+    assert res3["da"]["yosys_cached"] and res3["da"]["yosys"] == da["yosys"]
 
 
 def test_inputs_that_do_not_belong_together_are_refused(tmp_path):

@@ -1,8 +1,10 @@
 # Rules of the HLS stage: one `hls` job per baseline and pruned model, converting it with
 # hls4ml under the configuration its pruning used (hardware.<dataset> + the run's reuse
 # factor), checking the generated code against the hardware model, C-simulating it when
-# selected (hls.csim) and synthesising it when the vendor tool is on PATH; then `summary`
-# collects every run into results/summary.csv. Settings: config section `hls`
+# selected (hls.csim) and synthesising it when the vendor tool is on PATH; for datasets in
+# hls.da, the C-simulated models also get their distributed-arithmetic design (da4ml
+# Verilog, synthesised by Yosys); then `summary` collects every run into
+# results/summary.csv and the DA designs into results/summary_da.csv. Settings: config section `hls`
 # (config/README.md). Library code: rasp.hls.
 #
 # Runs per dataset come from the pruning sweep (`pruning.<dataset>`, see prune.smk): one
@@ -61,7 +63,8 @@ rule summary:
         resources=[r["resources"] for r in hls_summary_runs()],
         metrics=[r["metrics"] for r in hls_summary_runs() if r["metrics"]],
     output:
-        "results/summary.csv",
+        summary="results/summary.csv",
+        da="results/summary_da.csv",
     params:
         runs=hls_summary_runs(),
     log:

@@ -13,6 +13,7 @@ HLS_OPTION_KEYS = (
     "archive_max_weights_mb",
     "diagnose_samples",
     "best_tolerance",
+    "da_timeout_s",
 )
 HLS_OUTPUTS = ("hls_config.yml", "csim.json", "resources.csv", "project.tar.gz")
 HLS_RUN_RE = (
@@ -37,7 +38,13 @@ def hls_options(dataset=None):
         options["best_tolerance"] = float(figures.get("tolerance", 0.01))
     if dataset is not None:  # called when jobs are built: figures_common.smk is loaded
         options["select_by"] = figure_select_by(dataset)
+        options["distributed_arithmetic"] = dataset in hls_da_datasets()
     return options
+
+
+def hls_da_datasets():
+    """Datasets whose C-simulated models also get the distributed-arithmetic flow."""
+    return [str(d) for d in (hls_section().get("da") or [])]
 
 
 def hls_prune_runs(dataset):
@@ -133,7 +140,7 @@ def hls_targets():
         for variant, run in hls_runs(dataset):
             out += [f"{hls_dir(dataset, variant, run)}/{name}" for name in HLS_OUTPUTS]
     if out:
-        out.append("results/summary.csv")
+        out += ["results/summary.csv", "results/summary_da.csv"]
     return out
 
 

@@ -12,7 +12,11 @@ Modules (each usable on its own, e.g. from a notebook):
   multiplier check.
 - :mod:`rasp.hls.archive`: ``project.tar.gz``.
 - :mod:`rasp.hls.pipeline`: one run end to end (:func:`run_hls`, rule ``hls``).
-- :mod:`rasp.hls.summary`: ``results/summary.csv`` (rule ``summary``).
+- :mod:`rasp.hls.summary`: ``results/summary.csv`` and ``results/summary_da.csv``
+  (rule ``summary``).
+- :mod:`rasp.hls.da`: the distributed-arithmetic design (da4ml trace of the converted
+  model, bit-exact check, Verilog) and :mod:`rasp.hls.yosys`: its Yosys ``synth_xilinx``
+  synthesis and ``stat`` parser.
 
 Typical use::
 
@@ -50,6 +54,7 @@ from rasp.hls.csim import (
     torch_outputs,
     trace_layers,
 )
+from rasp.hls.da import DaAgreementError, UnsupportedDaLayerError, run_da_flow, trace_hls_model
 from rasp.hls.pipeline import (
     CSIM_MODES,
     HlsInputError,
@@ -76,8 +81,15 @@ from rasp.hls.resources import (
     generated_multipliers,
     resources_table,
 )
-from rasp.hls.summary import SUMMARY_COLUMNS, RunFiles, build_summary, write_summary
+from rasp.hls.summary import (
+    SUMMARY_COLUMNS,
+    RunFiles,
+    build_da_summary,
+    build_summary,
+    write_summary,
+)
 from rasp.hls.synth import SynthesisToolError, plan_synthesis, run_synthesis
+from rasp.hls.yosys import YosysError, YosysNotFoundError, YosysStat, parse_stat_json, run_yosys
 
 __all__ = [
     "CSIM_MODES",
@@ -90,6 +102,7 @@ __all__ = [
     "ConvertedModel",
     "CsimResult",
     "CsynthReport",
+    "DaAgreementError",
     "HlsInputError",
     "HlsOptions",
     "LayerDeviation",
@@ -101,9 +114,14 @@ __all__ = [
     "RunFiles",
     "StrategyError",
     "SynthesisToolError",
+    "UnsupportedDaLayerError",
     "UtilizationReport",
+    "YosysError",
+    "YosysNotFoundError",
+    "YosysStat",
     "archive_project",
     "best_in_series",
+    "build_da_summary",
     "build_summary",
     "canonical_strategy",
     "check_converted",
@@ -117,15 +135,19 @@ __all__ = [
     "layer_modules",
     "parse_csynth_xml",
     "parse_run",
+    "parse_stat_json",
     "parse_utilization_report",
     "plan_synthesis",
     "predict",
     "resources_table",
     "run_csim",
+    "run_da_flow",
     "run_hls",
     "run_synthesis",
+    "run_yosys",
     "should_simulate",
     "torch_outputs",
+    "trace_hls_model",
     "trace_layers",
     "write_summary",
 ]

@@ -18,6 +18,12 @@ Order of work, and what fails the run (each with a message naming the problem):
 6. Synthesis when ``hls.synthesize`` says so and the tool is on PATH.
 7. Write the outputs atomically; the project folder is a temporary directory.
 
+8. With ``hls.da`` (C-simulated models only): the distributed-arithmetic design
+   (:mod:`rasp.hls.da`): traced with da4ml at the converted model's types, checked
+   against PyTorch like the C simulation, written as Verilog into the project and
+   synthesised with Yosys; a second ``total`` row (``source = yosys``, strategy
+   ``distributed_arithmetic``) goes into resources.csv and the block ``da`` into csim.json.
+
 ``csim.json`` keys: dataset, variant, run, objective (``baseline`` or the pruning
 objective), budget (percent, null for baselines), reuse_factor, data_source, seed, flow
 (pytorch | qonnx), backend, io_type, part, clock_period_ns, precision (of
@@ -28,7 +34,8 @@ when simulated, n_samples, accuracy_csim, accuracy_torch_subset, agreement,
 max_abs_diff, mean_abs_diff, predict_seconds, compile_seconds, library_cached,
 original_compile_seconds, min_agreement; always convert_seconds, hls_seconds (wall time
 of the whole run), resource_source, synthesis (plan and tool), multipliers
-(estimated = generated total), hls4ml_version. Fractions in [0, 1]; times in seconds.
+(estimated = generated total), hls4ml_version; with ``hls.da``, ``da``
+(:func:`rasp.hls.da.run_da_flow`). Fractions in [0, 1]; times in seconds.
 """
 
 from __future__ import annotations
@@ -53,10 +60,11 @@ from rasp import results
 from rasp.atomic import atomic_open
 from rasp.hls.archive import archive_project
 from rasp.hls.convert import ConvertedModel, convert_model
-from rasp.hls.csim import compile_library, run_csim, torch_outputs
+from rasp.hls.csim import compile_library, predict, run_csim, torch_outputs
 from rasp.hls.resources import (
     aligned_estimate,
     check_multipliers,
+    da_total_row,
     resources_table,
     write_resources,
 )
@@ -88,7 +96,10 @@ class HlsOptions:
     ``cache_dir``: C-simulation library cache (null = no cache).
     ``archive_max_weights_mb``: weight files larger than this (MiB, together) are left
     out of project.tar.gz. ``diagnose_samples``: samples traced to find the layer to
-    widen when the agreement is too low.
+    widen when the agreement is too low. ``distributed_arithmetic``: also build the distributed-arithmetic
+    design of every C-simulated model with da4ml and synthesise it with Yosys
+    (:func:`rasp.hls.da.run_da_flow`; the workflow sets it per dataset from the list
+    ``hls.da``); ``da_timeout_s``: Yosys wall-time limit per model (s).
     """
 
     csim: str = "best"
@@ -101,6 +112,8 @@ class HlsOptions:
     diagnose_samples: int = 256
     best_tolerance: float = 0.01
     select_by: str = "dsp"
+    distributed_arithmetic: bool = False
+    da_timeout_s: float = 1800.0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> HlsOptions:
@@ -120,6 +133,11 @@ class HlsOptions:
         if opts.select_by not in results.SELECT_BY:
             raise ValueError(f"select_by={opts.select_by!r} (from figures.select_by); allowed: "
                              f"{list(results.SELECT_BY)}")
+        if not isinstance(opts.distributed_arithmetic, bool):
+            raise ValueError(f"distributed_arithmetic={opts.distributed_arithmetic!r} must be "
+                             "true or false (the workflow sets it from the dataset list hls.da)")
+        if float(opts.da_timeout_s) <= 0:
+            raise ValueError(f"hls.da_timeout_s={opts.da_timeout_s!r} must be > 0 (seconds)")
         if int(opts.csim_samples) < 0:
             raise ValueError(f"hls.csim_samples={opts.csim_samples!r} must be >= 0 (0 = all)")
         return opts
@@ -486,6 +504,15 @@ def run_hls(
                 original_compile_seconds=info.original_compile_seconds,
                 min_agreement=csim.min_agreement,
             )
+        if simulate and opts.distributed_arithmetic:
+            from rasp.hls.da import run_da_flow
+
+            result["da"] = run_da_flow(
+                converted, x_test[idx], y_test[idx], ref[idx], part=settings.part,
+                clock_period_ns=settings.clock_period_ns, min_agreement=float(opts.min_agreement),
+                out_dir=converted.output_dir / "da4ml", workdir=tmp_root / "yosys",
+                cache_dir=opts.cache_dir, timeout_s=float(opts.da_timeout_s),
+                csim=predict(converted, x_test[idx]), where=where, logger=logger)
         synthesis = None
         if plan.csynth:
             synthesis = run_synthesis(converted, plan, logger)
@@ -494,6 +521,9 @@ def run_hls(
         table = resources_table(estimate, generated, synthesis=synthesis,
                                 layer_indices=converted.layer_indices, hls_source=hls_source)
         total = table[table["layer"] == "total"].iloc[0]
+        if "da" in result:
+            table = pd.concat([table, pd.DataFrame([da_total_row(result["da"], total)])],
+                              ignore_index=True)
         result["resource_source"] = str(total["source"])
         result["synthesis"] = {"csynth": plan.csynth, "vsynth": plan.vsynth, "tool": plan.tool,
                                "reason": plan.reason}

@@ -8,9 +8,16 @@ multipliers = multiplication instances):
 ``multiplier_limit`` of Latency layers, the ``#pragma HLS ALLOCATION ... limit`` of
 Resource_Unrolled kernels, ``ceil(n_in*n_out/RF)`` for plain Resource),
 ``multipliers_estimated`` (:func:`rasp.hardware.estimate_resources`), ``source``
-(``estimate`` | ``vivado`` | ``vitis``: who produced the resource numbers of the row),
-then ``hls_name``, ``strategy``, ``reuse_factor``, ``nonzero_weights`` and
-``dsp_csd_estimated`` (the synthesis-aware DSP estimate of Latency layers).
+(``estimate`` | ``vivado`` | ``vitis`` | ``yosys``: who produced the resource numbers of
+the row), then ``hls_name``, ``strategy``, ``reuse_factor``, ``nonzero_weights``,
+``dsp_csd_estimated`` (the synthesis-aware DSP estimate of Latency layers) and, on the
+distributed-arithmetic row only, ``carry`` (CARRY4/8 cells), ``lutram`` and ``da_cost``
+(da4ml's own cost estimate).
+
+With the distributed-arithmetic flow (``hls.da``) a second ``total`` row follows the
+HLS design's: ``source = yosys``, ``strategy = distributed_arithmetic``, the cell counts
+of Yosys ``synth_xilinx`` on da4ml's Verilog (combinational: ``ff`` counts registers,
+none without pipelining; ``latency_cycles`` empty). :func:`design_total` picks either.
 
 Where the numbers come from: without synthesis, the hardware model's estimate (``ff``
 is not modelled: empty). With C synthesis, the modules of each layer in the csynth
@@ -33,8 +40,13 @@ from rasp.atomic import atomic_open
 
 RESOURCE_COLUMNS = ("layer", "dsp", "bram_18k", "lut", "ff", "latency_cycles",
                     "multipliers_generated", "multipliers_estimated", "source")
-EXTRA_COLUMNS = ("hls_name", "strategy", "reuse_factor", "nonzero_weights", "dsp_csd_estimated")
+EXTRA_COLUMNS = ("hls_name", "strategy", "reuse_factor", "nonzero_weights", "dsp_csd_estimated",
+                 "carry", "lutram", "da_cost")
 TOTAL = "total"
+#: ``source`` of the distributed-arithmetic design's row (Yosys synth_xilinx cell counts).
+YOSYS = "yosys"
+#: ``strategy`` of that row (hls4ml's name of the flow).
+DA_STRATEGY = "distributed_arithmetic"
 
 
 class MultiplierMismatchError(AssertionError):
@@ -177,7 +189,33 @@ def resources_table(
                          source="vivado")
     rows.append(total)
     table = pd.DataFrame(rows)
-    return table[list(RESOURCE_COLUMNS) + list(EXTRA_COLUMNS)]
+    return table.reindex(columns=list(RESOURCE_COLUMNS) + list(EXTRA_COLUMNS))
+
+
+def da_total_row(da: Mapping[str, Any], hls_total: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``total`` row of the distributed-arithmetic design (``da``: csim.json's block)."""
+    stat = da["yosys"]
+    return {
+        "layer": TOTAL, "dsp": stat["dsp"], "bram_18k": stat["bram_18k"], "lut": stat["lut"],
+        "ff": stat["ff"], "latency_cycles": np.nan, "multipliers_generated": np.nan,
+        "multipliers_estimated": np.nan, "source": YOSYS, "hls_name": "da_model",
+        "strategy": DA_STRATEGY, "reuse_factor": hls_total["reuse_factor"],
+        "nonzero_weights": hls_total["nonzero_weights"], "dsp_csd_estimated": np.nan,
+        "carry": stat["carry"], "lutram": stat["lutram"], "da_cost": da["cost"],
+    }
+
+
+def design_total(table: pd.DataFrame, flow: str = "hls") -> pd.Series | None:
+    """The ``total`` row of the HLS design (``flow="hls"``) or of the distributed-arithmetic
+    design (``flow="da"``, None when the run has none)."""
+    totals = table[table["layer"].astype(str) == TOTAL]
+    is_da = totals["source"].astype(str) == YOSYS
+    rows = totals[is_da] if flow == "da" else totals[~is_da]
+    if rows.empty:
+        if flow == "da":
+            return None
+        raise ValueError(f"resources table has no {TOTAL!r} row of the HLS design")
+    return rows.iloc[0]
 
 
 def write_resources(table: pd.DataFrame, path: str | Path) -> None:

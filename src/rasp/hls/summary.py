@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from rasp.atomic import atomic_open
-from rasp.hls.resources import TOTAL, read_resources
+from rasp.hls.resources import DA_STRATEGY, YOSYS, design_total, read_resources
 
 SUMMARY_COLUMNS = (
     "dataset", "data_source", "variant", "precision", "reuse_factor", "strategy",
@@ -73,7 +73,7 @@ def summary_row(files: RunFiles) -> dict[str, Any]:
     except (OSError, ValueError) as err:
         raise SummaryInputError(f"cannot read {csim_path}: {err}") from err
     resources = read_resources(files.resources)
-    total = resources[resources["layer"].astype(str) == TOTAL].iloc[0]
+    total = design_total(resources, "hls")
     metrics: Mapping[str, Any] = {}
     if files.metrics is not None:
         try:
@@ -159,6 +159,93 @@ def build_summary(runs: Iterable[RunFiles]) -> pd.DataFrame:
                               key=lambda s: s.map(lambda v: "" if v == BASELINE else v)
                               if s.name == "objective" else s, na_position="first")
     return table[list(SUMMARY_COLUMNS) + list(EXTRA_COLUMNS)].reset_index(drop=True)
+
+
+#: Extra columns of summary_da.csv (after :data:`SUMMARY_COLUMNS`).
+DA_EXTRA_COLUMNS = (
+    "run", "model_precision", "carry", "lutram", "lut_reduction", "da_cost",
+    "da_latency_max", "n_csim_samples", "agreement", "agreement_csim", "max_abs_diff_csim",
+    "lut_estimate", "dsp_estimate", "yosys_seconds", "yosys_peak_rss_mb", "yosys_cached",
+    "yosys_family", "seed",
+)
+
+
+def da_row(files: RunFiles, hls_row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The distributed-arithmetic row of one run (None when the run has no DA design).
+
+    ``hls_row``: the run's summary.csv row (identity, accuracy and the HLS design's
+    resources, kept as ``lut_estimate`` / ``dsp_estimate`` when they are estimates).
+    """
+    total = design_total(read_resources(files.resources), "da")
+    if total is None:
+        return None
+    da = json.loads(Path(files.csim).read_text()).get("da")
+    if not isinstance(da, Mapping):
+        raise SummaryInputError(f"{files.csim} lacks the 'da' block that its resources.csv's "
+                                "yosys row comes from; rerun the hls rule")
+    stat = da.get("yosys") or {}
+    estimate = hls_row.get("resource_source") == "estimate"
+    row = {k: hls_row[k] for k in ("dataset", "data_source", "variant", "precision",
+                                   "reuse_factor", "objective", "budget", "accuracy_torch",
+                                   "solve_seconds", "gap", "run", "model_precision", "seed")}
+    latency = da.get("latency") or [math.nan, math.nan]
+    row.update({
+        "strategy": DA_STRATEGY,
+        "accuracy_csim": _float(da.get("accuracy_da")),
+        "dsp": _float(total["dsp"]), "bram_18k": _float(total["bram_18k"]),
+        "lut": _float(total["lut"]), "ff": _float(total["ff"]), "latency_cycles": math.nan,
+        "resource_source": YOSYS,
+        "carry": _float(total.get("carry")), "lutram": _float(total.get("lutram")),
+        "da_cost": _float(da.get("cost")), "da_latency_max": _float(latency[-1]),
+        "n_csim_samples": _float(da.get("n_samples")), "agreement": _float(da.get("agreement")),
+        "agreement_csim": _float(da.get("agreement_csim")),
+        "max_abs_diff_csim": _float(da.get("max_abs_diff_csim")),
+        "lut_estimate": hls_row["lut"] if estimate else math.nan,
+        "dsp_estimate": hls_row["dsp"] if estimate else math.nan,
+        "yosys_seconds": _float(stat.get("seconds")),
+        "yosys_peak_rss_mb": _float(stat.get("peak_rss_mb")),
+        "yosys_cached": bool(da.get("yosys_cached")), "yosys_family": stat.get("family", ""),
+    })
+    return row
+
+
+def build_da_summary(runs: Iterable[RunFiles], summary: pd.DataFrame) -> pd.DataFrame:
+    """``results/summary_da.csv``: one row per run with a distributed-arithmetic design.
+
+    Columns :data:`SUMMARY_COLUMNS` (same meaning as summary.csv, resources from Yosys,
+    ``accuracy_csim`` = accuracy of da4ml's bit-exact model on the C-simulated subset,
+    ``strategy = distributed_arithmetic``, ``resource_source = yosys``; baselines and
+    reductions against the baseline's DA design, ``lut_reduction`` in percent) then
+    :data:`DA_EXTRA_COLUMNS`. ``summary``: the table of :func:`build_summary` of the same
+    runs. Empty (headers only) when no run has a DA design.
+    """
+    by_run = {(r["dataset"], r["variant"], r["run"]): r for _, r in summary.iterrows()}
+    rows = []
+    for files in runs:
+        csim = json.loads(Path(files.csim).read_text())
+        row = da_row(files, by_run[(csim["dataset"], csim["variant"], csim["run"])])
+        if row is not None:
+            rows.append(row)
+    columns = list(SUMMARY_COLUMNS) + list(DA_EXTRA_COLUMNS)
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    df = pd.DataFrame(rows)
+    keys = ["dataset", "variant", "reuse_factor"]
+    base = df[df["objective"] == BASELINE].drop_duplicates(keys).set_index(keys)
+    for col, res in (("baseline_accuracy", "accuracy_torch"), ("baseline_dsp", "dsp"),
+                     ("baseline_bram_18k", "bram_18k"), ("_baseline_lut", "lut")):
+        df[col] = [base.loc[k, res] if k in base.index else math.nan
+                   for k in zip(*(df[c] for c in keys), strict=True)]
+    df["dsp_reduction"] = [_reduction(v, b) for v, b in zip(df["dsp"], df["baseline_dsp"],
+                                                             strict=True)]
+    df["bram_reduction"] = [_reduction(v, b) for v, b in
+                            zip(df["bram_18k"], df["baseline_bram_18k"], strict=True)]
+    df["lut_reduction"] = [_reduction(v, b) for v, b in zip(df["lut"], df["_baseline_lut"],
+                                                             strict=True)]
+    df = df.sort_values(["dataset", "variant", "reuse_factor", "objective", "budget"],
+                        key=lambda s: s.map(lambda v: "" if v == BASELINE else v)
+                        if s.name == "objective" else s, na_position="first")
+    return df[columns].reset_index(drop=True)
 
 
 def write_summary(table: pd.DataFrame, path: str | Path) -> None:
