@@ -33,7 +33,7 @@ run: install
 	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 # Redraw every figure and table from existing results: only plotting rules may run.
-PLOT_RULES := plot_group_figures plot_class_auc plot_knapsack summary_table plot_training_curves plot_roc plot_jet_features plot_accuracy_vs_weight_bits
+PLOT_RULES := plot_group_figures plot_class_auc plot_knapsack plot_da summary_table plot_training_curves plot_roc plot_jet_features plot_accuracy_vs_weight_bits
 figures: install
 	$(BIN)/snakemake --cores $(CORES) figures --allowed-rules $(PLOT_RULES) figures --forcerun $(PLOT_RULES) $(SNAKEMAKE_ARGS)
 

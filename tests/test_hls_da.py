@@ -232,3 +232,19 @@ def test_da_summary_is_empty_without_da_runs(tmp_path):
     runs = [_run(tmp_path, "baseline_rf1", 5000, 0.75, None)]
     da = build_da_summary(runs, build_summary(runs))
     assert da.empty and "lut_reduction" in da.columns
+
+
+def test_da_figure_is_drawn_and_names_missing_rows(tmp_path):
+    from rasp.plots.da import DaFigureError, load_da_summary, plot_accuracy_vs_yosys_lut
+
+    runs = [_run(tmp_path, "baseline_rf1", 5000, 0.75, 40000),
+            _run(tmp_path, "dsp_rf1_b25", 2000, 0.74, 10000),
+            _run(tmp_path, "neurons_rf1_b25", 2500, 0.73, 12000)]
+    path = tmp_path / "summary_da.csv"
+    build_da_summary(runs, build_summary(runs)).to_csv(path, index=False)
+    da = load_da_summary(path)
+    written = plot_accuracy_vs_yosys_lut(da, "jets", "float", [tmp_path / "f.png"], dpi=60)
+    assert written == [tmp_path / "f.png"] and written[0].stat().st_size > 5000
+    with pytest.raises(DaFigureError, match="hls.da"):
+        plot_accuracy_vs_yosys_lut(da, "jets", "qat", [tmp_path / "g.png"])
+    assert not (tmp_path / "g.png").exists()

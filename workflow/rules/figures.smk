@@ -15,6 +15,7 @@ localrules:
     plot_group_figures,
     plot_class_auc,
     plot_knapsack,
+    plot_da,
     summary_table,
 
 
@@ -103,6 +104,35 @@ rule plot_knapsack:
         "../../envs/plots.yaml"
     script:
         "../../scripts/plot_knapsack.py"
+
+
+rule plot_da:
+    """Accuracy vs Yosys LUTs of the distributed-arithmetic designs (datasets in hls.da)."""
+    input:
+        summary_da="results/summary_da.csv",
+    output:
+        [
+            report(
+                f"results/figures/{{dataset}}/{{variant}}/accuracy_vs_yosys_lut.{fmt}",
+                caption="../report/accuracy_vs_yosys_lut.rst",
+                category="{dataset}",
+                subcategory="{variant}, distributed arithmetic",
+                labels={"figure": "accuracy vs Yosys LUTs", "format": fmt},
+            )
+            for fmt in figure_formats()
+        ],
+    params:
+        dpi=figure_setting("dpi"),
+    log:
+        "logs/plot_da/{dataset}_{variant}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../../scripts/plot_da.py"
 
 
 rule summary_table:

@@ -9,6 +9,7 @@ FIGURE_RULES = [
     "plot_group_figures",
     "plot_class_auc",
     "plot_knapsack",
+    "plot_da",
     "summary_table",
 ]
 
@@ -88,6 +89,13 @@ def figure_targets():
         names = kinds + (["class_auc"] if dataset == "jets" else [])
         folder = FIG_DIR.format(dataset=dataset, variant=variant, rf=rf)
         out += [f"{folder}/{name}.{fmt}" for name in names for fmt in figure_formats()]
+    da_pairs = []  # (dataset, variant) with distributed-arithmetic designs
+    for dataset, variant, _rf in figure_groups():
+        if dataset in hls_da_datasets() and (dataset, variant) not in da_pairs:
+            da_pairs.append((dataset, variant))
+    for dataset, variant in da_pairs:
+        out += [f"results/figures/{dataset}/{variant}/accuracy_vs_yosys_lut.{fmt}"
+                for fmt in figure_formats()]
     if figure_groups():
         out += [f"results/figures/knapsack.{fmt}" for fmt in figure_formats()]
         out.append("results/summary.md")

@@ -74,6 +74,7 @@ RESOURCE_SOURCE_NAMES = {
     "estimate": "estimate (hardware model)",
     "vivado": "Vivado synthesis",
     "vitis": "Vitis synthesis",
+    "yosys": "Yosys synth_xilinx of da4ml's Verilog",
 }
 
 
