@@ -10,7 +10,8 @@ import yaml
 
 DATASETS = ["jets", "svhn"]
 OBJECTIVES = [
-    "dsp", "csd", "bram", "dsp+bram", "neurons", "unstructured", "layerwise", "layerwise+quant",
+    "dsp", "csd", "bram", "dsp+bram", "lut_da", "neurons", "unstructured", "layerwise",
+    "layerwise+quant",
 ]
 
 

@@ -252,6 +252,7 @@ class LayerHardware:
     bram: BramModel = field(default_factory=BramModel)
     weight_source: str = "hls_config"  # where weight_type came from: hls_config | brevitas
     input_order: np.ndarray | None = None  # hls4ml input position -> torch input (None: same)
+    result_type: FixedType | None = None  # declared output type (None: not known)
 
     @property
     def n_weights(self) -> int:
@@ -393,6 +394,7 @@ def describe_model(
             source = "hls_config"
         in_type = _input_type(traced, nodes[shape.hls_name], hls_config, default)
         acc_type = parse_precision(_precision_of(entry, "accum") or default)
+        res_type = parse_precision(_precision_of(entry, "result") or default)
         input_order = None
         if (shape.flatten_from is not None and settings.io_type == "io_parallel"
                 and model_cfg.get("ChannelsLastConversion", "off") != "off"):
@@ -420,5 +422,6 @@ def describe_model(
             bram=settings.bram,
             weight_source=source,
             input_order=input_order,
+            result_type=res_type,
         ))
     return out

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from rasp.hardware.da_cost import DaCostError, Kif, fixed_kif, quantize_variables
 from rasp.hardware.fixed import FixedType, quantize_to_int
 
 log = logging.getLogger(__name__)
@@ -42,23 +43,12 @@ log = logging.getLogger(__name__)
 STATIC_DIR = "src/static"
 
 
-class UnsupportedDaLayerError(ValueError):
+class UnsupportedDaLayerError(DaCostError):
     """A layer (or a fixed-point mode) the distributed-arithmetic trace does not handle."""
 
 
 class DaAgreementError(AssertionError):
     """da4ml's bit-exact model of the traced design disagrees with PyTorch too often."""
-
-
-@dataclass(frozen=True)
-class Kif:
-    """A fixed-point type as da4ml reads it, plus its overflow and rounding modes."""
-
-    k: int  # 1 = signed
-    i: int  # integer bits without the sign bit
-    f: int  # fractional bits
-    overflow: str  # WRAP | SAT | SAT_SYM
-    rounding: str  # TRN | RND
 
 
 def _mode(value: Any) -> str:
@@ -68,21 +58,12 @@ def _mode(value: Any) -> str:
 
 def precision_kif(precision: Any, where: str = "") -> Kif:
     """da4ml (k, i, f, overflow, round) of an hls4ml precision (``ap_fixed`` / ``ap_int``)."""
-    width = int(precision.width)
-    signed = bool(precision.signed)
-    integer = int(getattr(precision, "integer", width))
-    rounding = _mode(getattr(precision, "rounding_mode", None)) or "TRN"
-    overflow = _mode(getattr(precision, "saturation_mode", None)) or "WRAP"
-    if rounding.startswith("RND"):
-        rounding = "RND"
-    elif rounding != "TRN":
-        raise UnsupportedDaLayerError(f"{where}: rounding mode {rounding} has no da4ml "
-                                      "equivalent (TRN or RND*); change the layer's precision")
-    if overflow not in ("WRAP", "SAT", "SAT_SYM"):
-        raise UnsupportedDaLayerError(f"{where}: overflow mode {overflow} has no da4ml "
-                                      "equivalent (WRAP, SAT, SAT_SYM); change the precision")
-    k = 1 if signed else 0
-    return Kif(k, integer - k, width - integer, overflow, rounding)
+    try:
+        return fixed_kif(precision_fixed_type(precision), where)
+    except UnsupportedDaLayerError:
+        raise
+    except DaCostError as exc:
+        raise UnsupportedDaLayerError(str(exc)) from exc
 
 
 def precision_fixed_type(precision: Any) -> FixedType:
@@ -102,10 +83,6 @@ def constant_values(variable: Any) -> np.ndarray:
     data = np.asarray(variable.data, dtype=np.float64)
     ftype = precision_fixed_type(variable.type.precision)
     return quantize_to_int(data, ftype).astype(np.float64) * 2.0 ** -ftype.fractional
-
-
-def _quantize(x: Any, kif: Kif) -> Any:
-    return x.quantize(kif.k, kif.i, kif.f, overflow_mode=kif.overflow, round_mode=kif.rounding)
 
 
 def _out_kif(layer: Any) -> Kif:
@@ -154,7 +131,7 @@ def trace_hls_model(hls_model: Any, logger: logging.Logger | None = None) -> DaD
         raise UnsupportedDaLayerError(f"input shape {shape}: the distributed-arithmetic trace "
                                       "handles flat (Dense) models only")
     inp = FixedVariableArrayInput(shape)
-    x = _quantize(inp, _out_kif(layers[0]))
+    x = quantize_variables(inp, _out_kif(layers[0]))
     names = [layers[0].name]
     for layer in layers[1:]:
         kind = layer.class_name
@@ -170,13 +147,13 @@ def trace_hls_model(hls_model: Any, logger: logging.Logger | None = None) -> DaD
             x = x @ w
             if "bias" in layer.weights:
                 x = x + constant_values(layer.weights["bias"]).reshape(n_out)
-            x = _quantize(x, _out_kif(layer))
+            x = quantize_variables(x, _out_kif(layer))
         elif kind in ("Activation", "ReLU") or kind.endswith("Activation"):
             act = str(layer.get_attr("activation") or "").lower()
             if act == "relu":
-                x = _quantize(x.relu(), _out_kif(layer))
+                x = quantize_variables(x.relu(), _out_kif(layer))
             elif act == "linear":
-                x = _quantize(x, _out_kif(layer))
+                x = quantize_variables(x, _out_kif(layer))
             else:
                 raise UnsupportedDaLayerError(f"{where}: activation {act!r} is not traced "
                                               "(relu and linear are)")

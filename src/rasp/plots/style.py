@@ -45,6 +45,7 @@ PAPER_RC: dict[str, object] = {
 OBJECTIVE_STYLE: dict[str, dict[str, str]] = {
     "dsp": {"color": "#1f77b4", "marker": "o", "linestyle": "-"},
     "csd": {"color": "#17becf", "marker": "h", "linestyle": "-"},
+    "lut_da": {"color": "#bcbd22", "marker": "p", "linestyle": "-"},
     "bram": {"color": "#2ca02c", "marker": "s", "linestyle": "-"},
     "dsp+bram": {"color": "#9467bd", "marker": "D", "linestyle": "-"},
     "neurons": {"color": "#ff7f0e", "marker": "^", "linestyle": "-"},
@@ -52,7 +53,7 @@ OBJECTIVE_STYLE: dict[str, dict[str, str]] = {
     "layerwise+quant": {"color": "#e377c2", "marker": "P", "linestyle": "-"},
     "unstructured": {"color": "#7f7f7f", "marker": "X", "linestyle": "--"},
 }
-_FALLBACK_COLORS = ("#bcbd22", "#d62728", "#393b79", "#637939")
+_FALLBACK_COLORS = ("#17becf", "#d62728", "#393b79", "#637939")
 _FALLBACK_MARKERS = ("h", "*", "p", "<", ">")
 
 #: Style of the unpruned baseline point.

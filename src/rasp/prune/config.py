@@ -17,11 +17,13 @@ from rasp.prune.schedule import SCHEDULES
 
 #: Pruning objectives: which hardware structures the knapsack chooses among, and which
 #: resources it budgets.
-OBJECTIVES = ("dsp", "csd", "bram", "dsp+bram", "neurons", "unstructured")
+OBJECTIVES = ("dsp", "csd", "bram", "dsp+bram", "lut_da", "neurons", "unstructured")
 #: Resources an objective's budget applies to (neurons and unstructured: configurable).
 OBJECTIVE_RESOURCES = {"dsp": ("dsp",), "csd": ("dsp",), "bram": ("bram_18k",),
-                       "dsp+bram": ("dsp", "bram_18k")}
-RESOURCES = ("dsp", "bram_18k")
+                       "dsp+bram": ("dsp", "bram_18k"), "lut_da": ("lut_da",)}
+#: Resources a budget can name: DSP48 slices, BRAM_18K blocks, and ``lut_da`` (da4ml's
+#: LUT cost of the distributed-arithmetic design, :mod:`rasp.hardware.da_cost`).
+RESOURCES = ("dsp", "bram_18k", "lut_da")
 SOLVER_METHODS = ("milp", "dp", "greedy")
 #: Keys of a ``pruning.<dataset>`` block that describe the sweep, not one prune.
 SWEEP_KEYS = ("variants", "reuse_factors", "objectives", "objective_reuse_factors", "budgets")

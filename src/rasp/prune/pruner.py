@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rasp.hardware.da_cost import LUT_DA, model_biases, trace_layers
 from rasp.hardware.estimate import effective_weights, estimate_layers
 from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import describe_model
@@ -53,6 +54,7 @@ from rasp.prune.selection import (
     ItemSet,
     Selection,
     build_items,
+    calibrate_costs,
     forced_items,
     select_knapsack,
     select_unstructured,
@@ -215,12 +217,19 @@ def prune(
     def estimate_table(masks: Masks | None):
         return estimate_layers(layers, model, masks)
 
+    def lut_da(masks: Masks | None) -> float:
+        """da4ml's cost of the (masked) design, re-traced (lut_da budgets only)."""
+        return trace_layers(layers, effective_weights(model), masks,
+                            model_biases(model, layers)).cost
+
     def estimate(masks: Masks) -> dict[str, float]:
         totals = estimate_table(masks).totals
-        return {r: float(totals[r]) for r in resources}
+        return {r: lut_da(masks) if r == LUT_DA else float(totals[r]) for r in resources}
 
     base_table = estimate_table(None)
     base_totals = {k: float(base_table.totals[k]) for k in REPORTED_RESOURCES}
+    if LUT_DA in resources:
+        base_totals[LUT_DA] = lut_da(None)
     for r in resources:
         if base_totals[r] <= 0:
             raise ValueError(
@@ -244,6 +253,8 @@ def prune(
     fixed: dict[str, float] = {}
     if objective != "unstructured":
         items = build_items(layers, objective, resources, effective_weights(model))
+        if LUT_DA in items.resources:
+            items = calibrate_costs(items, LUT_DA, base_totals[LUT_DA])
         for note in items.notes:
             log.info("%s", note)
         fixed = {r: base_totals[r] - float(items.costs[j].sum()) for j, r in
@@ -271,6 +282,8 @@ def prune(
         if items is not None and items.weight_dependent:
             items = build_items(layers, objective, resources, effective_weights(model))
             current = estimate(masks)
+            if LUT_DA in items.resources:
+                items = calibrate_costs(items, LUT_DA, current[LUT_DA])
             fixed = {r: current[r] - float(items.costs[j].sum())
                      for j, r in enumerate(items.resources)}
         on_rounding = None
@@ -299,7 +312,7 @@ def prune(
             estimate=estimate, model=model, params=params, previous=masks,
             method=cfg.solver.method, time_limit=cfg.solver.time_limit,
             gap=cfg.solver.gap, repair_iterations=cfg.repair_iterations,
-            additive=objective != "neurons", seed=seed, logger=log, on_rounding=on_rounding,
+            additive=objective not in ("neurons", LUT_DA), seed=seed, logger=log, on_rounding=on_rounding,
         )
 
     def hold_rounded(sel: Selection) -> None:
@@ -399,6 +412,9 @@ def prune(
             "reselected_after_finetune": resnapped,
             "step_seconds": time.perf_counter() - t_step,
         }
+        if LUT_DA in resources:
+            row["target_lut_da"] = step_budget[LUT_DA]
+            row["achieved_lut_da"] = lut_da(masks)
         rows.append(row)
         log.info(
             "step %d: budget %.2f%% %s achieved dsp %.0f bram_18k %.0f (%s budget), sparsity "
@@ -429,6 +445,8 @@ def prune(
                          class_names=list(data.class_names))
     sel = best_target["selection"]
     totals = {k: float(final_table.totals[k]) for k in REPORTED_RESOURCES}
+    if LUT_DA in resources:
+        totals[LUT_DA] = lut_da(masks)
     layers_out = {
         name: {c: _to_builtin(row[c]) for c in LAYER_COLUMNS if c in row.index}
         for name, row in final_table.layers.iterrows()

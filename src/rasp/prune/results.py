@@ -42,6 +42,10 @@ TRAJECTORY_COLUMNS = (
     "repairs",
     "step_seconds",
 )
+#: Columns appended after :data:`TRAJECTORY_COLUMNS` when a row has them (empty in rows
+#: without): resources only some objectives budget (``lut_da``: da4ml's cost of the
+#: re-traced design, :mod:`rasp.hardware.da_cost`).
+OPTIONAL_TRAJECTORY_COLUMNS = ("target_lut_da", "achieved_lut_da")
 
 
 def _jsonable(x: Any) -> Any:
@@ -64,15 +68,18 @@ def write_json(path: str | Path, obj: Mapping[str, Any]) -> None:
 
 
 def write_trajectory(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write trajectory rows (one per step) with :data:`TRAJECTORY_COLUMNS`, atomically."""
+    """Write trajectory rows (one per step) with :data:`TRAJECTORY_COLUMNS` (plus the
+    :data:`OPTIONAL_TRAJECTORY_COLUMNS` some row has), atomically."""
+    columns = TRAJECTORY_COLUMNS + tuple(c for c in OPTIONAL_TRAJECTORY_COLUMNS
+                                         if any(c in row for row in rows))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=TRAJECTORY_COLUMNS, extrasaction="raise")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise")
     writer.writeheader()
     for row in rows:
         missing = [c for c in TRAJECTORY_COLUMNS if c not in row]
         if missing:
             raise ValueError(f"trajectory row {row.get('step')} lacks columns {missing}")
-        writer.writerow({k: _csv_value(row[k]) for k in TRAJECTORY_COLUMNS})
+        writer.writerow({k: _csv_value(row.get(k, float("nan"))) for k in columns})
     write_text_atomic(path, buf.getvalue(), newline="")
 
 

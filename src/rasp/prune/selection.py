@@ -14,6 +14,10 @@ problem, with one budget per resource:
   with "pattern requires its column(s)": a column is paid for as soon as any of its
   patterns is kept, so DSPs and BRAMs are traded exactly (not by coarsening the
   structure to whole columns, as the reference does).
+- ``lut_da``: single weights of a chain of RF-1 Linear layers, each costing its CSD digits
+  at the weight type (:func:`rasp.hardware.da_cost.digit_structures`); the pruner scales
+  them to the da4ml cost of the current design (:func:`calibrate_costs`) and checks every
+  answer against a re-trace (not additive: da4ml shares adders between outputs).
 - ``neurons``: neurons of Linear layers / filters of Conv2d layers (not the output
   layer). Removing one zeroes its row and the matching input column(s) of the next
   weight layer; the cost is the neuron's own resources (the next layer's savings are not
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rasp.hardware.da_cost import LUT_DA, check_da_layers, digit_structures
 from rasp.hardware.fixed import quantize_to_int, round_to_csd2
 from rasp.hardware.layers import LayerHardware
 from rasp.hardware.structures import Structures, default_kind, layer_structures
@@ -45,7 +50,7 @@ from rasp.knapsack.solve import solve_knapsack
 from rasp.prune.masks import Masks, Membership, masks_from_removed
 
 #: Resource name in the budget -> column of the hardware structures' cost vectors.
-RESOURCE_COLUMNS = {"dsp": "dsp", "bram_18k": "bram_18k"}
+RESOURCE_COLUMNS = {"dsp": "dsp", "bram_18k": "bram_18k", LUT_DA: LUT_DA}
 
 
 @dataclass
@@ -190,6 +195,18 @@ class _Builder:
         )
 
 
+def calibrate_costs(items: ItemSet, resource: str, total: float) -> ItemSet:
+    """Scale the ``resource`` costs of ``items`` so that they sum to ``total`` (the measured
+    cost of the current design; dead items cost 0). Used for ``lut_da``, whose per-weight
+    costs are in CSD digits and whose measure is da4ml's trace."""
+    j = list(items.resources).index(resource)
+    current = float(items.costs[j].sum())
+    if current > 0:
+        items.costs = items.costs.copy()
+        items.costs[j] *= float(total) / current
+    return items
+
+
 def _next_layer_columns(layer: LayerHardware, nxt: LayerHardware) -> list[np.ndarray]:
     """For each output of ``layer``: flat indices into ``nxt``'s weight of the inputs it feeds.
 
@@ -285,6 +302,14 @@ def build_items(
             pc = np.asarray(pats.pattern_columns)
             child, slot = np.nonzero(pc >= 0)
             b.requires.append(np.stack([first + child, col_first + pc[child, slot]], axis=1))
+        elif objective == LUT_DA:
+            if i == 0:
+                check_da_layers(layers)
+            if weights is None or layer.param_name not in weights:
+                raise ValueError(f"objective 'lut_da' prices weights by their value; pass "
+                                 f"weights= to build_items ({layer.name})")
+            dependent = True
+            b.add_structures(digit_structures(layer, weights[layer.param_name]), output=out)
         elif objective == "neurons":
             if out:
                 continue
@@ -298,7 +323,7 @@ def build_items(
         else:
             raise ValueError(
                 f"objective {objective!r} has no knapsack items; expected dsp, csd, bram, "
-                "dsp+bram or neurons (unstructured uses select_unstructured)"
+                "dsp+bram, lut_da or neurons (unstructured uses select_unstructured)"
             )
     out_layer = layers[last]
     return b.finish(
