@@ -11,6 +11,7 @@ import torch
 pytest.importorskip("da4ml")
 
 from rasp.hardware.da_cost import (  # noqa: E402
+    CachedDaCost,
     DaCostError,
     digit_structures,
     model_biases,
@@ -135,6 +136,7 @@ def test_lut_da_prune_meets_the_budget_by_a_re_trace(tiny, tmp_path):
     assert traced <= budget * m["baseline_resources"]["lut_da"] + 1e-9
     assert m["baseline_resources"]["lut_da"] > 0
     assert all("achieved_lut_da" in row for row in res.trajectory)
+    assert m["da_traces"] > 0 and m["da_cache_hits"] > 0 and m["da_trace_seconds"] > 0
     write_trajectory(tmp_path / "t.csv", res.trajectory)
     with open(tmp_path / "t.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -148,3 +150,14 @@ def test_unstructured_can_budget_lut_da_for_a_like_for_like_baseline(tiny):
     m = res.metrics
     assert m["meets_budget"]
     assert m["resources"]["lut_da"] <= 0.35 * m["baseline_resources"]["lut_da"] + 1e-9
+
+
+def test_cached_cost_traces_each_design_once(tiny):
+    model = _copy(tiny[0])
+    layers = _layers(model)
+    cost = CachedDaCost(layers)
+    w, b = effective_weights(model), model_biases(model, layers)
+    first = cost(w, None, b)
+    assert cost(w, None, b) == first and (cost.traces, cost.hits) == (1, 1)
+    keep = {"fc2.weight": model.fc2.weight.abs() > model.fc2.weight.abs().median()}
+    assert cost(w, keep, b).cost < first.cost and cost.traces == 2

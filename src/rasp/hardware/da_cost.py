@@ -28,7 +28,9 @@ else raises :class:`DaCostError`. Units: da4ml cost (its LUT-equivalent adder bi
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -164,6 +166,53 @@ def trace_layers(layers: Sequence[LayerHardware],
     comb = comb_trace(inp, x)
     return DaCost(float(comb.cost), float(comb.latency[1]), len(comb.ops),
                   time.perf_counter() - t0)
+
+
+class CachedDaCost:
+    """:func:`trace_layers` of ``layers`` with a cache keyed by the design's constants.
+
+    Two calls whose quantised (masked) weights and biases are equal return the cost of
+    one trace: the pruner prices the same design several times per step (the budget check
+    after fine-tuning, the calibration before a selection, the trajectory row). Keeps the
+    last ``size`` designs; ``traces`` / ``hits`` / ``seconds`` count the work done.
+    """
+
+    def __init__(self, layers: Sequence[LayerHardware], size: int = 8):
+        check_da_layers(layers)
+        self.layers = list(layers)
+        self.size = int(size)
+        self._cache: OrderedDict[str, DaCost] = OrderedDict()
+        self.traces = 0
+        self.hits = 0
+        self.seconds = 0.0
+
+    def _key(self, weights, masks, biases) -> str:
+        h = hashlib.sha256()
+        for layer in self.layers:
+            w = _masked(layer, weights, masks)
+            h.update(quantize_to_int(w, layer.weight_type).astype(np.int64).tobytes())
+            bias = None if biases is None else biases.get(layer.param_name)
+            if bias is not None:
+                b = bias.detach().cpu().double().numpy() if isinstance(bias, torch.Tensor) \
+                    else np.asarray(bias, np.float64)
+                h.update(quantize_to_int(b, layer.accum_type).astype(np.int64).tobytes())
+        return h.hexdigest()
+
+    def __call__(self, weights: Mapping[str, torch.Tensor | np.ndarray],
+                 masks: Mapping[str, torch.Tensor | np.ndarray] | None = None,
+                 biases: Mapping[str, torch.Tensor | np.ndarray] | None = None) -> DaCost:
+        key = self._key(weights, masks, biases)
+        if key in self._cache:
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        cost = trace_layers(self.layers, weights, masks, biases)
+        self.traces += 1
+        self.seconds += cost.seconds
+        self._cache[key] = cost
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return cost
 
 
 def model_biases(model: torch.nn.Module, layers: Sequence[LayerHardware]) -> dict[str, torch.Tensor]:

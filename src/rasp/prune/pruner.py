@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rasp.hardware.da_cost import LUT_DA, model_biases, trace_layers
+from rasp.hardware.da_cost import LUT_DA, CachedDaCost, model_biases
 from rasp.hardware.estimate import effective_weights, estimate_layers
 from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import describe_model
@@ -217,10 +217,11 @@ def prune(
     def estimate_table(masks: Masks | None):
         return estimate_layers(layers, model, masks)
 
+    da_cost = CachedDaCost(layers) if LUT_DA in resources else None
+
     def lut_da(masks: Masks | None) -> float:
         """da4ml's cost of the (masked) design, re-traced (lut_da budgets only)."""
-        return trace_layers(layers, effective_weights(model), masks,
-                            model_biases(model, layers)).cost
+        return da_cost(effective_weights(model), masks, model_biases(model, layers)).cost
 
     def estimate(masks: Masks) -> dict[str, float]:
         totals = estimate_table(masks).totals
@@ -417,11 +418,12 @@ def prune(
             row["achieved_lut_da"] = lut_da(masks)
         rows.append(row)
         log.info(
-            "step %d: budget %.2f%% %s achieved dsp %.0f bram_18k %.0f (%s budget), sparsity "
-            "%.3f, val acc %.4f (baseline %.4f) -> %s; %s %s, %d solve(s) %.2f s, gap %.2g; "
-            "%.1f s",
+            "step %d: budget %.2f%% %s achieved dsp %.0f bram_18k %.0f%s (%s budget), "
+            "sparsity %.3f, val acc %.4f (baseline %.4f) -> %s; %s %s, %d solve(s) %.2f s, "
+            "gap %.2g; %.1f s",
             step, 100 * fraction, {r: round(v, 1) for r, v in step_budget.items()},
             row["achieved_dsp"], row["achieved_bram_18k"],
+            f" lut_da {row['achieved_lut_da']:.0f}" if "achieved_lut_da" in row else "",
             "meets" if sel.meets_budget else "EXCEEDS", row["sparsity"], val_acc, base_val,
             "accepted" if accepted else "rejected", sel.method, sel.status, sel.solves,
             sel.solve_seconds, sel.gap, row["step_seconds"],
@@ -478,6 +480,9 @@ def prune(
         "solver_method": cfg.solver.method,
         "solver_status": sel.status,
         "solve_seconds": total_solve,
+        # lut_da: da4ml re-traces (count, wall seconds) and designs priced from the cache
+        **({"da_traces": da_cost.traces, "da_trace_seconds": da_cost.seconds,
+            "da_cache_hits": da_cost.hits} if da_cost is not None else {}),
         "gap": sel.gap,
         "final_step": best_target["step"],
         "steps": len(rows),
