@@ -32,10 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rasp.hardware.da_cost import LUT_DA, CachedDaCost, model_biases
-from rasp.hardware.estimate import effective_weights, estimate_layers
-from rasp.hardware.hls_config import make_hls_config
-from rasp.hardware.layers import describe_model
+from rasp.hardware.da_cost import LUT_DA
+from rasp.hardware.estimate import estimate_layers
 from rasp.hardware.settings import HardwareSettings
 from rasp.models import full_state_dict
 from rasp.prune.config import PruneConfig
@@ -53,13 +51,12 @@ from rasp.prune.schedule import Schedule
 from rasp.prune.selection import (
     ItemSet,
     Selection,
-    build_items,
-    calibrate_costs,
     forced_items,
     select_knapsack,
     select_unstructured,
     within_budget,
 )
+from rasp.prune.target import HardwareTarget
 from rasp.train import TrainConfig, apply_masks, evaluate, fit, resolve_device
 
 #: Estimated totals copied into metrics and trajectories.
@@ -140,7 +137,8 @@ def _to_builtin(x: Any) -> Any:
 class PruneTarget:
     """What one prune works on: the model (CPU, eval mode), the hardware settings, the
     hls4ml config at the reuse factor, the per-layer hardware descriptions, the weight
-    parameter names in layer order and the budget as a fraction in (0, 1]."""
+    parameter names in layer order, the budget as a fraction in (0, 1] and the
+    :class:`~rasp.prune.target.HardwareTarget` they come from."""
 
     model: nn.Module
     settings: HardwareSettings
@@ -149,6 +147,7 @@ class PruneTarget:
     params: list[str]
     budget: float
     input_shape: tuple[int, ...]
+    hardware: HardwareTarget | None = None
 
 
 def describe_target(
@@ -173,13 +172,12 @@ def describe_target(
     torch.manual_seed(int(seed))
     model = model.to("cpu").eval()
     input_shape = tuple(getattr(model, "input_shape", data.input_shape))
-    hls_config = make_hls_config(model, input_shape, settings, int(reuse_factor))
-    layers = describe_model(model, hls_config, input_shape=input_shape, settings=settings)
-    for layer in layers:
+    hw = HardwareTarget(model, settings, int(reuse_factor), input_shape)
+    for layer in hw.layers:
         log.info("layer %s", layer.describe())
-    return PruneTarget(model=model, settings=settings, hls_config=hls_config, layers=layers,
-                       params=[layer.param_name for layer in layers], budget=float(budget),
-                       input_shape=input_shape)
+    return PruneTarget(model=model, settings=settings, hls_config=hw.hls_config,
+                       layers=hw.layers, params=hw.params, budget=float(budget),
+                       input_shape=input_shape, hardware=hw)
 
 
 def prune(
@@ -214,23 +212,18 @@ def prune(
     model, settings, budget = target.model, target.settings, target.budget
     hls_config, layers, params = target.hls_config, target.layers, target.params
 
+    hw = target.hardware
+
     def estimate_table(masks: Masks | None):
         return estimate_layers(layers, model, masks)
 
-    da_cost = CachedDaCost(layers) if LUT_DA in resources else None
-
-    def lut_da(masks: Masks | None) -> float:
-        """da4ml's cost of the (masked) design, re-traced (lut_da budgets only)."""
-        return da_cost(effective_weights(model), masks, model_biases(model, layers)).cost
-
     def estimate(masks: Masks) -> dict[str, float]:
-        totals = estimate_table(masks).totals
-        return {r: lut_da(masks) if r == LUT_DA else float(totals[r]) for r in resources}
+        return hw.resources(masks, resources)
 
     base_table = estimate_table(None)
     base_totals = {k: float(base_table.totals[k]) for k in REPORTED_RESOURCES}
     if LUT_DA in resources:
-        base_totals[LUT_DA] = lut_da(None)
+        base_totals[LUT_DA] = hw.lut_da(None)
     for r in resources:
         if base_totals[r] <= 0:
             raise ValueError(
@@ -253,13 +246,9 @@ def prune(
     items: ItemSet | None = None
     fixed: dict[str, float] = {}
     if objective != "unstructured":
-        items = build_items(layers, objective, resources, effective_weights(model))
-        if LUT_DA in items.resources:
-            items = calibrate_costs(items, LUT_DA, base_totals[LUT_DA])
+        items, fixed = hw.items(objective, resources)
         for note in items.notes:
             log.info("%s", note)
-        fixed = {r: base_totals[r] - float(items.costs[j].sum()) for j, r in
-                 enumerate(items.resources)}
         log.info("%d structures (%s); resources outside them: %s", items.n,
                  ", ".join(f"{k}: {int((items.kind == k).sum())}" for k in np.unique(items.kind)),
                  {r: round(v, 3) for r, v in fixed.items()})
@@ -281,12 +270,7 @@ def prune(
         depend on them) and solve one selection at ``step_budget``."""
         nonlocal items, fixed
         if items is not None and items.weight_dependent:
-            items = build_items(layers, objective, resources, effective_weights(model))
-            current = estimate(masks)
-            if LUT_DA in items.resources:
-                items = calibrate_costs(items, LUT_DA, current[LUT_DA])
-            fixed = {r: current[r] - float(items.costs[j].sum())
-                     for j, r in enumerate(items.resources)}
+            items, fixed = hw.items(objective, resources, masks)
         on_rounding = None
         if items is not None and cfg.importance == "fisher":
             if items.round_pair is not None:
@@ -313,7 +297,8 @@ def prune(
             estimate=estimate, model=model, params=params, previous=masks,
             method=cfg.solver.method, time_limit=cfg.solver.time_limit,
             gap=cfg.solver.gap, repair_iterations=cfg.repair_iterations,
-            additive=objective not in ("neurons", LUT_DA), seed=seed, logger=log, on_rounding=on_rounding,
+            additive=objective not in ("neurons", LUT_DA), seed=seed, logger=log,
+            on_rounding=on_rounding,
         )
 
     def hold_rounded(sel: Selection) -> None:
@@ -415,7 +400,7 @@ def prune(
         }
         if LUT_DA in resources:
             row["target_lut_da"] = step_budget[LUT_DA]
-            row["achieved_lut_da"] = lut_da(masks)
+            row["achieved_lut_da"] = hw.lut_da(masks)
         rows.append(row)
         log.info(
             "step %d: budget %.2f%% %s achieved dsp %.0f bram_18k %.0f%s (%s budget), "
@@ -448,7 +433,7 @@ def prune(
     sel = best_target["selection"]
     totals = {k: float(final_table.totals[k]) for k in REPORTED_RESOURCES}
     if LUT_DA in resources:
-        totals[LUT_DA] = lut_da(masks)
+        totals[LUT_DA] = hw.lut_da(masks)
     layers_out = {
         name: {c: _to_builtin(row[c]) for c in LAYER_COLUMNS if c in row.index}
         for name, row in final_table.layers.iterrows()
@@ -481,8 +466,8 @@ def prune(
         "solver_status": sel.status,
         "solve_seconds": total_solve,
         # lut_da: da4ml re-traces (count, wall seconds) and designs priced from the cache
-        **({"da_traces": da_cost.traces, "da_trace_seconds": da_cost.seconds,
-            "da_cache_hits": da_cost.hits} if da_cost is not None else {}),
+        **({"da_traces": hw.da_cost.traces, "da_trace_seconds": hw.da_cost.seconds,
+            "da_cache_hits": hw.da_cost.hits} if hw.da_cost is not None else {}),
         "gap": sel.gap,
         "final_step": best_target["step"],
         "steps": len(rows),

@@ -77,7 +77,8 @@ class HardwareTarget:
         self.params = [layer.param_name for layer in self.layers]
         self._modules = {layer.param_name: model.get_submodule(layer.name)
                          for layer in self.layers}
-        self._da_cost: CachedDaCost | None = None
+        #: the lut_da tracer (made on first use; its counters say how much was traced)
+        self.da_cost: CachedDaCost | None = None
 
     def module(self, param: str) -> nn.Module:
         """The layer that owns weight ``param`` (``fc1.weight`` -> ``model.fc1``)."""
@@ -95,9 +96,9 @@ class HardwareTarget:
     def lut_da(self, masks: Mapping[str, torch.Tensor] | None = None) -> float:
         """da4ml's LUT cost of the (masked) distributed-arithmetic design (re-traced,
         cached by the design's constants). Only RF-1 chains of Linear layers."""
-        if self._da_cost is None:
-            self._da_cost = CachedDaCost(self.layers)
-        return self._da_cost(self.weights(), masks, self.biases()).cost
+        if self.da_cost is None:
+            self.da_cost = CachedDaCost(self.layers)
+        return self.da_cost(self.weights(), masks, self.biases()).cost
 
     def resources(self, masks: Mapping[str, torch.Tensor] | None = None,
                   names: Sequence[str] = ("dsp", "bram_18k", "lut", "multipliers"),
