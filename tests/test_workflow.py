@@ -146,3 +146,17 @@ def test_bad_config_value_is_rejected_with_readable_error(tmp_path, key_path, ba
     assert expected in out
     # the message names the offending key
     assert key_path[-1] in out
+
+
+def test_prune_jobs_do_not_take_the_sweep_keys_as_params():
+    """Adding an objective (or its reuse factors) to the sweep must not rerun every other
+    prune: the workflow's list of sweep keys is the library's."""
+    import ast
+    import re
+
+    from rasp.prune.config import SWEEP_KEYS
+
+    text = (REPO / "workflow" / "rules" / "prune_common.smk").read_text()
+    m = re.search(r"^PRUNE_SWEEP_KEYS = (\(.*?\))", text, flags=re.S | re.M)
+    assert m, "PRUNE_SWEEP_KEYS not found in prune_common.smk"
+    assert set(ast.literal_eval(m.group(1))) == set(SWEEP_KEYS)

@@ -1,8 +1,12 @@
 # Helpers of the prune stage (config accessors, the list of runs, path builders, target
 # lists); the rules are in prune.smk, which includes this file.
 
-#: Keys of a `pruning.<dataset>` block that define the sweep rather than one prune.
-PRUNE_SWEEP_KEYS = ("variants", "reuse_factors", "objectives", "budgets")
+#: Keys of a `pruning.<dataset>` block that define the sweep rather than one prune (never
+#: a param of a prune job: adding an objective must not rerun the others). Equal to
+#: rasp.prune.config.SWEEP_KEYS (tests/test_workflow.py).
+PRUNE_SWEEP_KEYS = (
+    "variants", "reuse_factors", "objectives", "objective_reuse_factors", "budgets",
+)
 
 
 def pruning_block(dataset):
