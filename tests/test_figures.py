@@ -288,7 +288,7 @@ def test_snakemake_redraws_figures_and_table_from_results_only(tmp_path):
     from conftest import run_snakemake
 
     wf = _workflow_with_results(tmp_path)
-    rules = ["plot_group_figures", "plot_class_auc", "plot_knapsack", "summary_table"]
+    rules = ["plot_group_figures", "plot_class_auc", "plot_knapsack", "plot_da", "summary_table"]
     res = run_snakemake("result_figures", "--cores", "2", "--allowed-rules", *rules,
                         "result_figures", "--forcerun", *rules, cwd=wf, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -297,7 +297,7 @@ def test_snakemake_redraws_figures_and_table_from_results_only(tmp_path):
              "class_auc")
     expected = [figs / "jets" / "float" / f"rf{rf}" / f"{n}.png" for rf in (1, 4)
                 for n in names]
-    expected += [figs / "knapsack.png"]
+    expected += [figs / "knapsack.png", figs / "jets" / "float" / "accuracy_vs_yosys_lut.png"]
     _check_outputs(expected)
     assert sorted(p.relative_to(figs) for p in figs.rglob("*.*")) == sorted(
         p.relative_to(figs) for p in expected)  # formats from the config: png only

@@ -178,7 +178,8 @@ def _run(tmp_path: Path, run: str, lut_est: int, acc: float, da_lut: int | None)
     folder.mkdir()
     csim = {"dataset": "jets", "variant": "float", "run": run, "objective": objective,
             "budget": budget, "reuse_factor": rf, "accuracy_torch": acc, "data_source": "pythia",
-            "precision": "ap_fixed<16,6>", "strategy": "Latency", "seed": 3, "flow": "pytorch"}
+            "precision": "ap_fixed<16,6>", "strategy": "Latency", "seed": 3, "flow": "pytorch",
+            "n_test": 1000}
     hls_total = {"layer": "total", "dsp": 100, "bram_18k": 0, "lut": lut_est, "ff": None,
                  "latency_cycles": 5, "multipliers_generated": 100,
                  "multipliers_estimated": 100, "source": "estimate", "reuse_factor": rf,
@@ -221,6 +222,7 @@ def test_da_summary_rows_against_hand_computation(tmp_path):
     assert row["baseline_accuracy"] == 0.75 and row["accuracy_csim"] == pytest.approx(0.73)
     assert math.isnan(row["dsp_reduction"])  # the DA baseline has no DSP
     assert row["yosys_seconds"] == 30.0 and row["da_latency_max"] == 14.0
+    assert row["n_test"] == 1000
     # resources.csv: both totals are found by flow
     table = read_resources(runs[0].resources)
     assert design_total(table, "hls")["lut"] == 5000
@@ -243,6 +245,10 @@ def test_da_figure_is_drawn_and_names_missing_rows(tmp_path):
     path = tmp_path / "summary_da.csv"
     build_da_summary(runs, build_summary(runs)).to_csv(path, index=False)
     da = load_da_summary(path)
+    from rasp.plots.da import accuracy_standard_error
+
+    se = accuracy_standard_error(da["accuracy_torch"], da["n_test"])
+    assert se.iloc[1] == pytest.approx(100 * math.sqrt(0.74 * 0.26 / 1000))  # 1.39 points
     written = plot_accuracy_vs_yosys_lut(da, "jets", "float", [tmp_path / "f.png"], dpi=60)
     assert written == [tmp_path / "f.png"] and written[0].stat().st_size > 5000
     with pytest.raises(DaFigureError, match="hls.da"):

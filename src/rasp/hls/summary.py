@@ -166,7 +166,7 @@ DA_EXTRA_COLUMNS = (
     "run", "model_precision", "carry", "lutram", "lut_reduction", "da_cost",
     "da_latency_max", "n_csim_samples", "agreement", "agreement_csim", "max_abs_diff_csim",
     "lut_estimate", "dsp_estimate", "yosys_seconds", "yosys_peak_rss_mb", "yosys_cached",
-    "yosys_family", "seed",
+    "yosys_family", "seed", "n_test",
 )
 
 
@@ -179,7 +179,8 @@ def da_row(files: RunFiles, hls_row: Mapping[str, Any]) -> dict[str, Any] | None
     total = design_total(read_resources(files.resources), "da")
     if total is None:
         return None
-    da = json.loads(Path(files.csim).read_text()).get("da")
+    csim = json.loads(Path(files.csim).read_text())
+    da = csim.get("da")
     if not isinstance(da, Mapping):
         raise SummaryInputError(f"{files.csim} lacks the 'da' block that its resources.csv's "
                                 "yosys row comes from; rerun the hls rule")
@@ -205,6 +206,7 @@ def da_row(files: RunFiles, hls_row: Mapping[str, Any]) -> dict[str, Any] | None
         "yosys_seconds": _float(stat.get("seconds")),
         "yosys_peak_rss_mb": _float(stat.get("peak_rss_mb")),
         "yosys_cached": bool(da.get("yosys_cached")), "yosys_family": stat.get("family", ""),
+        "n_test": _float(csim.get("n_test")),  # test samples behind accuracy_torch
     })
     return row
 

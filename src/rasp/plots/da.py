@@ -2,7 +2,8 @@
 
 :func:`plot_accuracy_vs_yosys_lut`, one figure per (dataset, variant):
 
-- left: test accuracy (%) against LUTs for the baselines and the C-simulated pruned
+- left: test accuracy (%, bars: one binomial standard error over the ``n_test`` test
+  samples) against LUTs for the baselines and the C-simulated pruned
   models, filled markers at Yosys' LUT count of the model's distributed-arithmetic
   design, hollow markers at the hardware model's LUT estimate of the same model's hls4ml
   design (Latency / Resource, whose multiplications mostly sit in DSPs, so the two LUT
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from rasp.plots.style import (
     BASELINE_STYLE,
@@ -47,10 +49,10 @@ def load_da_summary(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def _label(row: pd.Series) -> str:
-    if row["objective"] == "baseline":
-        return f"baseline RF {row['reuse_factor']}"
-    return f"{row['objective']} RF {row['reuse_factor']} b{row['budget']:g}"
+def accuracy_standard_error(accuracy: pd.Series, n_test: pd.Series) -> pd.Series:
+    """One binomial standard error of a test accuracy, in percentage points:
+    ``100 * sqrt(p (1 - p) / n)`` (NaN where ``n`` is unknown)."""
+    return 100 * np.sqrt(accuracy * (1 - accuracy) / n_test)
 
 
 def plot_accuracy_vs_yosys_lut(da_summary: pd.DataFrame, dataset: str, variant: str,
@@ -60,35 +62,51 @@ def plot_accuracy_vs_yosys_lut(da_summary: pd.DataFrame, dataset: str, variant: 
     if rows.empty:
         raise DaFigureError(f"summary_da.csv has no distributed-arithmetic rows for {dataset}/"
                             f"{variant}: is {dataset} in hls.da and hls.csim not 'none'?")
-    fig, (ax, ax2) = new_figure(ncols=2, width=12.0, height=4.8)
+    fig, (ax, ax2) = new_figure(ncols=2, width=12.0, height=5.2)
     base = rows[rows["objective"] == "baseline"]
     pruned = rows[rows["objective"] != "baseline"]
+    acc = 100 * rows["accuracy_torch"]
+    n = rows["n_test"] if "n_test" in rows else pd.Series(np.nan, index=rows.index)
+    se = accuracy_standard_error(rows["accuracy_torch"], n)
+    handles: list = []
     for obj in objective_order(pruned["objective"]):
         st = objective_style(obj)
+        handles.append(Line2D([], [], color=st["color"], marker="s", ls="none", label=obj))
         for rf, sub in pruned[pruned["objective"] == obj].groupby("reuse_factor"):
             marker = RF_MARKERS.get(int(rf), "v")
-            ax.scatter(sub["lut"], 100 * sub["accuracy_torch"], color=st["color"],
-                       marker=marker, label=f"{obj}, RF {rf}: Yosys (DA design)", zorder=3)
+            ax.errorbar(sub["lut"], acc[sub.index], yerr=se[sub.index], color=st["color"],
+                        marker=marker, ls="none", elinewidth=0.6, capsize=0, zorder=3)
             est = sub.dropna(subset=["lut_estimate"])
-            ax.scatter(est["lut_estimate"], 100 * est["accuracy_torch"], facecolors="none",
-                       edgecolors=st["color"], marker=marker, zorder=2,
-                       label=f"{obj}, RF {rf}: estimate (hls4ml design)")
-            for x0, x1, yv in zip(est["lut_estimate"], est["lut"], 100 * est["accuracy_torch"],
-                                  strict=True):
+            ax.scatter(est["lut_estimate"], acc[est.index], facecolors="none",
+                       edgecolors=st["color"], marker=marker, zorder=2)
+            for x0, x1, yv in zip(est["lut_estimate"], est["lut"], acc[est.index], strict=True):
                 ax.plot([x0, x1], [yv, yv], color=st["color"], lw=0.5, alpha=0.4)
     if len(base):
         b = base.iloc[0]  # one DA design per baseline model (the same at every RF)
-        ax.plot([b["lut"]], [100 * b["accuracy_torch"]], label="baseline (unpruned): Yosys",
-                **BASELINE_STYLE)
-        for _, r in base.dropna(subset=["lut_estimate"]).iterrows():
-            ax.plot([r["lut_estimate"]], [100 * r["accuracy_torch"]], marker="*",
-                    markersize=12, markerfacecolor="none", markeredgecolor="#d62728",
-                    linestyle="none", label=f"baseline RF {r['reuse_factor']}: estimate")
+        ax.errorbar([b["lut"]], [acc[b.name]], yerr=[se[b.name]], color=BASELINE_STYLE["color"],
+                    elinewidth=0.6, ls="none", zorder=4)
+        ax.plot([b["lut"]], [acc[b.name]], **BASELINE_STYLE)
+        for i, r in base.dropna(subset=["lut_estimate"]).iterrows():
+            ax.plot([r["lut_estimate"]], [acc[i]], marker="*", markersize=12,
+                    markerfacecolor="none", markeredgecolor="#d62728", linestyle="none")
+        handles.append(Line2D([], [], label="baseline (unpruned)",
+                              **{k: v for k, v in BASELINE_STYLE.items() if k != "zorder"}))
+    for rf in sorted(rows["reuse_factor"].unique()):
+        handles.append(Line2D([], [], color="0.3", marker=RF_MARKERS.get(int(rf), "v"),
+                              ls="none", label=f"RF {rf}"))
+    handles += [Line2D([], [], color="0.3", marker="o", ls="none",
+                       label="filled: Yosys LUTs of the DA design"),
+                Line2D([], [], color="0.3", marker="o", ls="none", markerfacecolor="none",
+                       label="hollow: estimated LUTs of the hls4ml design")]
+    if se.notna().any():
+        handles.append(Line2D([], [], color="0.3", marker="|", ls="none", markersize=10,
+                              label="bar: 1 s.e. of the test accuracy"))
     ax.set_xscale("log")
     ax.set_xlabel("LUTs (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("accuracy vs LUTs: filled = Yosys, hollow = estimate", fontsize=9)
-    ax.legend(frameon=False, fontsize=6, loc="best", ncol=1)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)),
+               frameon=False, fontsize=7)
 
     ok = rows.dropna(subset=["da_cost", "lut"])
     ax2.scatter(ok["da_cost"], ok["lut"], color="#1f77b4", s=18, zorder=3,
