@@ -45,3 +45,41 @@ def tiny_jet_data(seed: int = 0, n: int = 600):
 def repo() -> Path:
     """Root of the repository (where the Snakefile lives)."""
     return REPO
+
+
+def trained_tiny_mlp(epochs: int = 15):
+    """A jet-style MLP (16-12-8-5) trained for ``epochs`` on :func:`tiny_jet_data`:
+    ``(model, data)``. Deterministic (seed 0, one thread)."""
+    import torch
+
+    from rasp.models import build_model
+    from rasp.train import TrainConfig, fit
+
+    data = tiny_jet_data()
+    torch.manual_seed(0)
+    model = build_model("jet_mlp", hidden=[12, 8])
+    fit(model, data, TrainConfig(epochs=epochs, batch_size=64, learning_rate=0.01, seed=0,
+                                 threads=1))
+    return model, data
+
+
+def copy_tiny_mlp(model):
+    """A fresh copy of a :func:`trained_tiny_mlp` model (same weights)."""
+    from rasp.models import build_model
+
+    clone = build_model("jet_mlp", hidden=[12, 8])
+    clone.load_state_dict(model.state_dict())
+    return clone
+
+
+#: Pruning settings small enough for a unit test: 2 steps, 1 fine-tuning epoch.
+FAST_PRUNE = {
+    "importance": "taylor",
+    "importance_batches": 4,
+    "importance_batch_size": 64,
+    "schedule": "polynomial",
+    "steps": 2,
+    "finetune_epochs": 1,
+    "finetune": {"batch_size": 64, "learning_rate": 0.003},
+    "solver": {"method": "milp", "time_limit": 10},
+}

@@ -26,21 +26,11 @@ from rasp.models import build_model  # noqa: E402
 from rasp.prune.pruner import prune  # noqa: E402
 from rasp.prune.results import write_trajectory  # noqa: E402
 from rasp.prune.selection import build_items, calibrate_costs  # noqa: E402
-from rasp.train import TrainConfig, fit  # noqa: E402
 
-from conftest import tiny_jet_data  # noqa: E402
+from conftest import FAST_PRUNE, copy_tiny_mlp, trained_tiny_mlp  # noqa: E402
 
 HARDWARE = {"io_type": "io_parallel", "precision": "ap_fixed<12,4>", "strategy": "auto"}
-FAST = {
-    "importance": "taylor",
-    "importance_batches": 2,
-    "importance_batch_size": 64,
-    "schedule": "polynomial",
-    "steps": 2,
-    "finetune_epochs": 1,
-    "finetune": {"batch_size": 64, "learning_rate": 0.003},
-    "solver": {"method": "milp", "time_limit": 10},
-}
+FAST = {**FAST_PRUNE, "importance_batches": 2}
 
 
 def _layers(model, rf=1, settings=HARDWARE):
@@ -51,18 +41,11 @@ def _layers(model, rf=1, settings=HARDWARE):
 
 @pytest.fixture(scope="module")
 def tiny():
-    data = tiny_jet_data()
-    torch.manual_seed(0)
-    model = build_model("jet_mlp", hidden=[12, 8])
-    fit(model, data, TrainConfig(epochs=10, batch_size=64, learning_rate=0.01, seed=0,
-                                 threads=1))
-    return model, data
+    """A small jet-style MLP (16-12-8-5) trained for a few epochs on separable data."""
+    return trained_tiny_mlp(epochs=10)
 
 
-def _copy(model):
-    clone = build_model("jet_mlp", hidden=[12, 8])
-    clone.load_state_dict(model.state_dict())
-    return clone
+_copy = copy_tiny_mlp
 
 
 def test_traced_cost_matches_the_hls4ml_flow_and_falls_when_weights_are_pruned(tiny):

@@ -22,36 +22,19 @@ from rasp.prune.pruner import prune
 from rasp.prune.results import TRAJECTORY_COLUMNS
 from rasp.train import TrainConfig, fit
 
-from conftest import tiny_jet_data
+from conftest import FAST_PRUNE, copy_tiny_mlp, trained_tiny_mlp
 
 HARDWARE = {"io_type": "io_parallel", "precision": "ap_fixed<16,6>", "strategy": "auto"}
-FAST = {
-    "importance": "taylor",
-    "importance_batches": 4,
-    "importance_batch_size": 64,
-    "schedule": "polynomial",
-    "steps": 2,
-    "finetune_epochs": 1,
-    "finetune": {"batch_size": 64, "learning_rate": 0.003},
-    "solver": {"method": "milp", "time_limit": 10},
-}
+FAST = FAST_PRUNE
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """A small jet-style MLP (16-12-8-5) trained for a few epochs on separable data."""
-    data = tiny_jet_data()
-    torch.manual_seed(0)
-    model = build_model("jet_mlp", hidden=[12, 8])
-    fit(model, data, TrainConfig(epochs=15, batch_size=64, learning_rate=0.01, seed=0,
-                                 threads=1))
-    return model, data
+    return trained_tiny_mlp(epochs=15)
 
 
-def _copy(model):
-    clone = build_model("jet_mlp", hidden=[12, 8])
-    clone.load_state_dict(model.state_dict())
-    return clone
+_copy = copy_tiny_mlp
 
 
 @pytest.mark.parametrize(
