@@ -6,7 +6,7 @@ import logging
 import torch
 
 from rasp.plots.layerwise import plot_rank_correlation
-from rasp.prune.layerwise import ablation_job
+from rasp.prune.job import ablation_job
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, filemode="w",
                     format="%(asctime)s %(levelname)s %(message)s")

@@ -15,6 +15,7 @@ from rasp.knapsack import (
     coupled_dsp_bram_problem,
     relative_gap,
     solve_knapsack,
+    solve_problem,
     synthetic_pruning_instance,
 )
 from rasp.knapsack.bounds import lagrangian_bound
@@ -99,20 +100,20 @@ def test_methods_against_brute_force(seed):
     best = brute_force(p)
     if best is None:  # only an infeasible forced set can make every subset infeasible
         with pytest.raises(ValueError, match="infeasible forced set"):
-            p.solve(method="greedy")
+            solve_problem(p, method="greedy")
         return
     for solver in ("highs", "cbc"):
-        r = p.solve(method="milp", solver=solver, **EXACT)
+        r = solve_problem(p, method="milp", solver=solver, **EXACT)
         assert_feasible(p, r.keep)
         assert close(r.objective, best), (solver, r.objective, best, info)
         assert r.status == "optimal" and r.gap == 0.0
         assert r.bound >= best - 1e-9
     dp_ok = p.n_resources == 1 and len(p.requires) == 0 and info["integer"]
     if dp_ok:
-        r = p.solve(method="dp", fast_paths=False)
+        r = solve_problem(p, method="dp", fast_paths=False)
         assert_feasible(p, r.keep)
         assert close(r.objective, best) and r.status == "optimal"
-    g = p.solve(method="greedy")
+    g = solve_problem(p, method="greedy")
     assert_feasible(p, g.keep)
     assert g.bound >= best - 1e-9 * max(1.0, best), (g.bound, best, info)
     assert g.objective <= best + 1e-9
@@ -120,7 +121,7 @@ def test_methods_against_brute_force(seed):
     assert g.status in ("optimal", "feasible")
     if g.status == "optimal":
         assert close(g.objective, best)
-    auto = p.solve()  # defaults: auto method, fast paths on
+    auto = solve_problem(p)  # defaults: auto method, fast paths on
     assert_feasible(p, auto.keep)
     assert auto.objective >= best * (1 - 1e-4) - 1e-9
     assert auto.bound >= best - 1e-9
@@ -220,7 +221,7 @@ def test_equal_cost_fast_path_is_exact_and_fast():
     rng = np.random.default_rng(0)
     v = rng.lognormal(size=14)
     p = KnapsackProblem.create(v, np.full((2, 14), 3.0), [20.0, 31.0])
-    r = p.solve(method="milp")
+    r = solve_problem(p, method="milp")
     assert r.solver == "equal-cost sort" and r.status == "optimal"
     assert close(r.objective, brute_force(p))
     assert r.n_kept == 6  # floor(20 / 3)
@@ -234,7 +235,7 @@ def test_equal_cost_fast_path_is_exact_and_fast():
     forced = np.zeros(14, dtype=bool)
     forced[np.argmin(v)] = True
     p = KnapsackProblem.create(v, np.ones(14), 5, forced=forced)
-    r = p.solve(method="greedy")
+    r = solve_problem(p, method="greedy")
     assert r.solver == "equal-cost sort" and close(r.objective, brute_force(p))
 
 
@@ -259,7 +260,7 @@ def test_dp_exclusive_groups():
     groups = [[0, 1, 2], [3, 4]]
     p = KnapsackProblem.create(v, c, 5, exclusive=groups)
     best = brute_force(p)
-    r = p.solve(method="dp")
+    r = solve_problem(p, method="dp")
     assert close(r.objective, best) and r.keep[[0, 1, 2]].sum() <= 1
 
 
@@ -267,9 +268,9 @@ def test_greedy_bound_valid_on_larger_instances():
     for seed in range(3):
         inst = synthetic_pruning_instance(600, seed=seed)
         for p in (inst.plain(1, 0.3), inst.plain(2, 0.4), inst.coupled(0.3, 0.3).problem):
-            exact = p.solve(method="milp", solver="highs", **EXACT)
+            exact = solve_problem(p, method="milp", solver="highs", **EXACT)
             assert exact.status == "optimal"
-            g = p.solve(method="greedy")
+            g = solve_problem(p, method="greedy")
             assert_feasible(p, g.keep)
             assert g.bound >= exact.objective - 1e-9 * exact.objective
             assert g.objective >= 0.99 * exact.objective
@@ -301,14 +302,14 @@ def test_forced_and_exclusive_are_respected():
     forced = np.array([True, False, False, False])
     p = KnapsackProblem.create(v, c, [4], forced=forced, exclusive=[[1, 2]])
     for method in ("milp", "greedy", "dp"):
-        r = p.solve(method=method)
+        r = solve_problem(p, method=method)
         assert r.keep[0] and r.keep[[1, 2]].sum() == 1
         assert r.objective == pytest.approx(11.0)
     # forced child pulls in its parent even when the parent has no value
     p = KnapsackProblem.create(
         [1.0, 0.0, 5.0], [[1, 2, 1]], [3], requires=([0], [1]), forced=np.array([1, 0, 0], bool)
     )
-    r = p.solve(method="milp")
+    r = solve_problem(p, method="milp")
     assert r.keep.tolist() == [True, True, False]
 
 
@@ -418,18 +419,18 @@ def test_time_limit_is_honoured_and_bound_reported():
 def test_gap_tolerance_and_accept_greedy():
     inst = synthetic_pruning_instance(3000, seed=2)
     p = inst.plain(2, 0.5)
-    r = p.solve(method="milp", gap=1e-2)
+    r = solve_problem(p, method="milp", gap=1e-2)
     assert r.status in ("gap_limit", "optimal") and r.gap <= 1e-2
     assert "MILP solver not needed" in r.solver
-    r = p.solve(method="milp", gap=1e-2, accept_greedy=False, solver="highs")
+    r = solve_problem(p, method="milp", gap=1e-2, accept_greedy=False, solver="highs")
     assert r.solver.startswith("highs") and r.gap <= 1e-2
 
 
 def test_seeded_runs_are_reproducible():
     inst = synthetic_pruning_instance(2000, seed=4)
     p = inst.coupled(0.3, 0.3).problem
-    a = p.solve(method="milp", solver="highs", seed=3, accept_greedy=False, gap=0.0)
-    b = p.solve(method="milp", solver="highs", seed=3, accept_greedy=False, gap=0.0)
+    a = solve_problem(p, method="milp", solver="highs", seed=3, accept_greedy=False, gap=0.0)
+    b = solve_problem(p, method="milp", solver="highs", seed=3, accept_greedy=False, gap=0.0)
     assert (a.keep == b.keep).all() and a.seed == 3
 
 
@@ -518,7 +519,7 @@ def test_reduced_cost_fixing_keeps_milp_exact():
         best = red.values[ref.keep]
         # the proven optimum agrees with every fixing
         assert ref.keep[fix_keep].all() and not ref.keep[fix_drop].any()
-        r = p.solve(method="milp", gap=0.0, accept_greedy=False)
+        r = solve_problem(p, method="milp", gap=0.0, accept_greedy=False)
         assert r.status == "optimal" and close(r.objective, red.base_value + best.sum())
 
 
@@ -536,7 +537,7 @@ def test_core_rounds_stay_exact(monkeypatch):
         ref = solve_highs(red, None, time_limit=60, gap=0.0, abs_gap=1e-12, threads=1, seed=0)
         best = red.base_value + red.values[ref.keep].sum()
         for solver in ("highs", "cbc"):
-            r = p.solve(method="milp", solver=solver, gap=0.0, accept_greedy=False)
+            r = solve_problem(p, method="milp", solver=solver, gap=0.0, accept_greedy=False)
             assert "core of" in r.message, seed
             assert r.status == "optimal" and close(r.objective, best), (seed, solver, r.message)
             assert r.bound >= best - 1e-9 * best

@@ -219,16 +219,17 @@ def test_ablation_job_and_figures(tiny, tmp_path):
         weight_memory_points,
     )
     from rasp.plots.summary_table import SUMMARY_COLUMNS, normalise_summary
+    from rasp.prune.job import ablation_job
 
     model, data = tiny
     save_processed(tmp_path / "data" / "dataset.npz", data)
     save_checkpoint(tmp_path / "base.pt", model,
                     {"variant": "float", "seed": 0, "data_source": "synthetic-test"})
     csv = tmp_path / "rank_correlation.csv"
-    df = lw.ablation_job(str(tmp_path / "base.pt"), str(tmp_path / "data" / "dataset.npz"),
-                         dataset="jets", variant="float", sparsities=[0.25, 0.75],
-                         calibration_samples=100, seed=0, out_csv=str(csv),
-                         logger=logging.getLogger("t"))
+    df = ablation_job(str(tmp_path / "base.pt"), str(tmp_path / "data" / "dataset.npz"),
+                      dataset="jets", variant="float", sparsities=[0.25, 0.75],
+                      calibration_samples=100, seed=0, out_csv=str(csv),
+                      logger=logging.getLogger("t"))
     assert list(df.columns) == list(lw.ABLATION_COLUMNS) and len(df) == 2 * 2 * 2
     figs = plot_rank_correlation(read_rank_correlation(csv),
                                  [tmp_path / "rc.png", tmp_path / "rc.pdf"], dpi=50)

@@ -25,6 +25,7 @@ import numpy as np
 
 from rasp.knapsack.problem import KnapsackProblem
 from rasp.knapsack.result import KnapsackResult
+from rasp.knapsack.solve import solve_problem
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class CoupledDspBramProblem:
 
     def solve(self, **options: Any) -> KnapsackResult:
         """Solve; ``options`` as for :func:`rasp.knapsack.solve_knapsack`."""
-        return self.problem.solve(**options)
+        return solve_problem(self.problem, **options)
 
 
 def coupled_dsp_bram_problem(

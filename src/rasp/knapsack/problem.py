@@ -281,13 +281,6 @@ class KnapsackProblem:
                 out.append(f"exclusive group {g} has {int(keep[members].sum())} kept items")
         return out
 
-    def solve(self, **options: Any):
-        """Solve this problem; ``options`` are those of :func:`rasp.knapsack.solve_knapsack`."""
-        from rasp.knapsack.solve import solve_problem
-
-        return solve_problem(self, **options)
-
-
 def ancestors_closure(mask: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Return ``mask`` plus every item required (transitively) by an item in ``mask``."""
     out = mask.copy()

@@ -17,9 +17,11 @@ Outputs (all written atomically) in ``results/{dataset}/pruned/{variant}/
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from rasp.prune.config import PruneConfig
 from rasp.prune.masks import save_masks
@@ -136,3 +138,49 @@ def prune_job(
     write_trajectory(out_trajectory, result.trajectory)
     write_json(out_metrics, metrics)
     return metrics
+
+
+def ablation_job(
+    baseline_path: str,
+    data_path: str,
+    *,
+    dataset: str,
+    variant: str,
+    sparsities: Sequence[float],
+    calibration_samples: int,
+    seed: int,
+    out_csv: str,
+    scores: Sequence[str] | None = None,
+    batch_size: int = 1024,
+    logger: logging.Logger | None = None,
+) -> pd.DataFrame:
+    """Run :func:`rasp.prune.layerwise.rank_correlation_ablation` on a baseline checkpoint
+    and the processed data's training split (rule ``layerwise_ablation``); write
+    ``out_csv`` (:data:`rasp.prune.layerwise.ABLATION_COLUMNS`) atomically. ``scores``:
+    the channel scores compared (default: all of ``layerwise.SCORES``)."""
+    from rasp.atomic import write_text_atomic
+    from rasp.prune.layerwise import ABLATION_COLUMNS, SCORES, rank_correlation_ablation
+    from rasp.quantize import calibration_subset
+
+    scores = SCORES if scores is None else scores
+
+    log = logger or logging.getLogger(__name__)
+    model, _meta, data = load_baseline_and_data(baseline_path, data_path)
+    x = calibration_subset(data.x_train, calibration_samples, seed)
+    log.info("rank-correlation ablation %s/%s: %d calibration samples, sparsities %s, "
+             "scores %s", dataset, variant, len(x), list(sparsities), list(scores))
+    rows = rank_correlation_ablation(model, x, sparsities, scores=scores, batch_size=batch_size)
+    df = pd.DataFrame(rows)
+    df.insert(0, "data_source", data.source)
+    df.insert(0, "variant", variant)
+    df.insert(0, "dataset", dataset)
+    df["calibration_samples"] = len(x)
+    df["seed"] = int(seed)
+    df = df[list(ABLATION_COLUMNS)]
+    for _, r in df.iterrows():
+        log.info("%s %s after pruning %s to %.0f%%: spearman %.3f, kendall %.3f, kept overlap "
+                 "%.3f", r["score"], r["layer"], r["previous_layer"],
+                 100 * r["previous_sparsity"], r["spearman"], r["kendall_tau"],
+                 r["kept_overlap"])
+    write_text_atomic(out_csv, df.to_csv(index=False))
+    return df

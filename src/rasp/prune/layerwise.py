@@ -84,7 +84,6 @@ from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import describe_model, trace_weight_layers
 from rasp.hardware.settings import HardwareSettings
 from rasp.prune.config import PruneConfig
-from rasp.prune.job import load_baseline_and_data
 from rasp.prune.masks import Masks, clone_masks, full_masks, masks_hold, sparsity
 from rasp.prune.pruner import (
     LAYER_COLUMNS,
@@ -725,7 +724,7 @@ def rank_correlation_ablation(
     calibration set and compare with its dense scores: Spearman's rho (and its p-value),
     Kendall's tau-b, and ``kept_overlap``, the fraction of the channels kept at the same
     sparsity ``s`` that both rankings keep. Returns one dict per comparison (no dataset
-    columns: :func:`ablation_job` adds them).
+    columns: :func:`rasp.prune.job.ablation_job` adds them).
     """
     from scipy.stats import kendalltau, spearmanr
 
@@ -767,46 +766,6 @@ def rank_correlation_ablation(
     return out
 
 
-def ablation_job(
-    baseline_path: str,
-    data_path: str,
-    *,
-    dataset: str,
-    variant: str,
-    sparsities: Sequence[float],
-    calibration_samples: int,
-    seed: int,
-    out_csv: str,
-    scores: Sequence[str] = SCORES,
-    batch_size: int = 1024,
-    logger: logging.Logger | None = None,
-) -> pd.DataFrame:
-    """Run :func:`rank_correlation_ablation` on a baseline checkpoint and the processed
-    data's training split; write ``out_csv`` (:data:`ABLATION_COLUMNS`) atomically."""
-    from rasp.atomic import write_text_atomic
-
-    log = logger or logging.getLogger(__name__)
-    model, _meta, data = load_baseline_and_data(baseline_path, data_path)
-    x = calibration_subset(data.x_train, calibration_samples, seed)
-    log.info("rank-correlation ablation %s/%s: %d calibration samples, sparsities %s, "
-             "scores %s", dataset, variant, len(x), list(sparsities), list(scores))
-    rows = rank_correlation_ablation(model, x, sparsities, scores=scores, batch_size=batch_size)
-    df = pd.DataFrame(rows)
-    df.insert(0, "data_source", data.source)
-    df.insert(0, "variant", variant)
-    df.insert(0, "dataset", dataset)
-    df["calibration_samples"] = len(x)
-    df["seed"] = int(seed)
-    df = df[list(ABLATION_COLUMNS)]
-    for _, r in df.iterrows():
-        log.info("%s %s after pruning %s to %.0f%%: spearman %.3f, kendall %.3f, kept overlap "
-                 "%.3f", r["score"], r["layer"], r["previous_layer"],
-                 100 * r["previous_sparsity"], r["spearman"], r["kendall_tau"],
-                 r["kept_overlap"])
-    write_text_atomic(out_csv, df.to_csv(index=False))
-    return df
-
-
 __all__ = [
     "ABLATION_COLUMNS",
     "BLOCK_KEYS",
@@ -816,7 +775,6 @@ __all__ = [
     "SCORES",
     "ChannelGroup",
     "LayerwiseConfig",
-    "ablation_job",
     "channel_groups",
     "channel_scores",
     "prune_layerwise",
