@@ -39,3 +39,35 @@ def test_atomic_open_refuses_read_and_append_modes(tmp_path):
     with pytest.raises(ValueError, match="writes only"):
         with atomic_open(tmp_path / "x", "a"):
             pass
+
+
+def test_json_writer_makes_strict_json_of_numpy_paths_and_non_finite(tmp_path):
+    import json
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from rasp.atomic import json_safe, write_json_atomic
+
+    obj = {"b": np.float32(0.5), "a": np.arange(3), "p": Path("x/y.pt"),
+           "nan": math.nan, "inf": [math.inf, -math.inf], "flag": np.bool_(True)}
+    assert json_safe(obj) == {"b": 0.5, "a": [0, 1, 2], "p": "x/y.pt", "nan": None,
+                              "inf": [None, None], "flag": True}
+    assert json_safe(obj, inf_as_text=True)["inf"] == ["inf", "-inf"]
+    out = write_json_atomic(tmp_path / "sub" / "m.json", obj, sort_keys=True)
+    text = out.read_text()
+    assert list(json.loads(text)) == sorted(obj) and "NaN" not in text
+    assert not [p for p in out.parent.iterdir() if p.name != "m.json"]  # no temporary left
+
+
+def test_derived_seeds_are_stable_and_distinct():
+    import numpy as np
+
+    from rasp.seeds import derive_seed
+
+    word = int(np.random.SeedSequence([7, 3]).generate_state(1)[0])
+    assert derive_seed(7, 3) == word % (2**31 - 1)
+    assert derive_seed(7, 3, modulus=None) == word
+    assert len({derive_seed(7, s) for s in range(50)}) == 50
+    assert derive_seed(7, 3, 11) != derive_seed(7, 3)

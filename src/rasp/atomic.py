@@ -10,11 +10,13 @@ by other users and by jobs on other nodes of a shared file system.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def current_umask() -> int:
@@ -67,4 +69,34 @@ def write_text_atomic(path: str | Path, text: str, newline: str | None = None) -
     """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
     with atomic_open(path, "w", newline=newline) as fh:
         fh.write(text)
+    return Path(path)
+
+
+def json_safe(value: Any, inf_as_text: bool = False) -> Any:
+    """``value`` as plain JSON data: numpy scalars and arrays as Python numbers and lists,
+    paths as strings, NaN as ``null``; infinities as ``null`` or, with ``inf_as_text``,
+    as the strings ``"inf"`` / ``"-inf"`` (metrics whose budget may be unbounded)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, inf_as_text) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, inf_as_text) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return json_safe(value.tolist(), inf_as_text)  # numpy arrays and scalars
+    if isinstance(value, float) and not math.isfinite(value):
+        if inf_as_text and not math.isnan(value):
+            return "inf" if value > 0 else "-inf"
+        return None
+    return value
+
+
+def write_json_atomic(path: str | Path, obj: Any, *, sort_keys: bool = False,
+                      inf_as_text: bool = False) -> Path:
+    """Write ``obj`` as indented, strict JSON (:func:`json_safe`) atomically; returns the
+    path. Every JSON result of the workflow goes through here."""
+    text = json.dumps(json_safe(obj, inf_as_text), indent=2, sort_keys=sort_keys,
+                      allow_nan=False)
+    with atomic_open(path, "w") as fh:
+        fh.write(text + "\n")
     return Path(path)

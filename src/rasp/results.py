@@ -29,6 +29,15 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+#: Columns of results/summary.csv, in order (the contract every reader relies on; the HLS
+#: stage writes them, then its extra columns): accuracies are fractions, resources block
+#: counts, reductions fractions of the baseline, ``solve_seconds`` wall seconds.
+SUMMARY_COLUMNS = (
+    "dataset", "data_source", "variant", "precision", "reuse_factor", "strategy",
+    "objective", "budget", "accuracy_torch", "accuracy_csim", "baseline_accuracy", "dsp",
+    "bram_18k", "lut", "ff", "latency_cycles", "baseline_dsp", "baseline_bram_18k",
+    "dsp_reduction", "bram_reduction", "resource_source", "solve_seconds", "gap",
+)
 #: Allowed selection resources for the best pruned model.
 SELECT_BY = ("dsp", "bram_18k", "dsp+bram")
 #: Columns :func:`rank_models` and :func:`select_best` read (besides the accuracy column).

@@ -40,7 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rasp.atomic import write_json_atomic as _write_json
 from rasp.models import atomic_torch_save, full_state_dict, silence_dead_channels
+from rasp.seeds import derive_seed
 
 SCHEDULERS = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
@@ -181,7 +183,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
+    return derive_seed(seed, epoch, modulus=None)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -753,26 +755,9 @@ def state_fingerprint(model: nn.Module) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace NaN/inf by None and numpy scalars by Python numbers (strict JSON)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as strict, indented JSON via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(_json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as strict, indented, key-sorted JSON atomically (metrics.json)."""
+    return _write_json(path, obj, sort_keys=True)
 
 
 def write_csv_atomic(path: str | Path, rows: list[Mapping[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rasp.atomic import atomic_open
+from rasp.atomic import write_json_atomic as _write_json
 
 #: Packages whose versions are recorded with every dataset.
 DATA_PACKAGES: tuple[str, ...] = (
@@ -94,22 +94,9 @@ def base_provenance(dataset: str, source: str) -> dict[str, Any]:
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON via a temporary file and a rename."""
-    path = Path(path)
-    with atomic_open(path, "w") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
-        fh.write("\n")
-    return path
+    return _write_json(path, obj, sort_keys=True)
 
 
 def read_json(path: str | Path) -> Any:
     """Load a JSON file."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def _json_default(obj: Any) -> Any:
-    # numpy scalars and paths appear in records; make them plain JSON values
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from rasp import results
-from rasp.atomic import atomic_open
+from rasp.atomic import write_json_atomic
 from rasp.hls.archive import archive_project
 from rasp.hls.convert import ConvertedModel, convert_model
 from rasp.hls.csim import compile_library, predict, run_csim, torch_outputs
@@ -337,21 +337,8 @@ def csim_subset(n: int, samples: int, seed: int) -> np.ndarray:
 
 
 def write_json(path: str | Path, obj: Mapping[str, Any]) -> None:
-    """Write JSON atomically (NaN -> null)."""
-    def clean(v: Any) -> Any:
-        if isinstance(v, Mapping):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
-
-    with atomic_open(path, "w") as fh:
-        json.dump(clean(obj), fh, indent=2)
-        fh.write("\n")
+    """Write JSON atomically (NaN and infinities -> null), keys in insertion order."""
+    write_json_atomic(path, obj)
 
 
 # ----------------------------------------------------------------------------- the run

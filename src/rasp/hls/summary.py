@@ -29,13 +29,8 @@ import pandas as pd
 
 from rasp.atomic import atomic_open
 from rasp.hls.resources import DA_STRATEGY, YOSYS, design_total, read_resources
+from rasp.results import SUMMARY_COLUMNS
 
-SUMMARY_COLUMNS = (
-    "dataset", "data_source", "variant", "precision", "reuse_factor", "strategy",
-    "objective", "budget", "accuracy_torch", "accuracy_csim", "baseline_accuracy", "dsp",
-    "bram_18k", "lut", "ff", "latency_cycles", "baseline_dsp", "baseline_bram_18k",
-    "dsp_reduction", "bram_reduction", "resource_source", "solve_seconds", "gap",
-)
 EXTRA_COLUMNS = (
     "run", "flow", "model_precision", "n_csim_samples", "agreement", "max_abs_diff",
     "compile_seconds",

@@ -32,14 +32,8 @@ from rasp.plots.style import (
     describe_resource_source,
     objective_order,
 )
+from rasp.results import SUMMARY_COLUMNS
 
-#: Columns of results/summary.csv (the HLS stage's contract).
-SUMMARY_COLUMNS = (
-    "dataset", "data_source", "variant", "precision", "reuse_factor", "strategy",
-    "objective", "budget", "accuracy_torch", "accuracy_csim", "baseline_accuracy", "dsp",
-    "bram_18k", "lut", "ff", "latency_cycles", "baseline_dsp", "baseline_bram_18k",
-    "dsp_reduction", "bram_reduction", "resource_source", "solve_seconds", "gap",
-)
 #: Value of ``objective`` that marks an unpruned baseline row.
 BASELINE = "baseline"
 #: Keys identifying one comparison group (one table section, one set of figures).

@@ -94,6 +94,7 @@ from rasp.prune.pruner import (
 )
 from rasp.prune.selection import within_budget
 from rasp.quantize import QuantConfig, calibration_subset, quantize_and_finetune
+from rasp.seeds import derive_seed
 from rasp.train import TrainConfig, apply_masks, evaluate, fit
 
 OBJECTIVES = ("layerwise", "layerwise+quant")
@@ -346,8 +347,7 @@ def _largest_feasible(lo: int, hi: int, ok: Callable[[int], bool]) -> tuple[int,
 
 
 def _step_seed(seed: int, step: int) -> int:
-    return int(np.random.SeedSequence([int(seed), int(step), 11]).generate_state(1)[0]
-               % (2**31 - 1))
+    return derive_seed(seed, step, 11)  # 11: a stream apart from the knapsack pruner's
 
 
 def _builtin(x: Any) -> Any:

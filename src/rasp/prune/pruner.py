@@ -57,6 +57,7 @@ from rasp.prune.selection import (
     within_budget,
 )
 from rasp.prune.target import HardwareTarget
+from rasp.seeds import derive_seed
 from rasp.train import TrainConfig, apply_masks, evaluate, fit, resolve_device
 
 #: Estimated totals copied into metrics and trajectories.
@@ -124,7 +125,7 @@ def _rounding_choice(model: nn.Module, items: ItemSet, scores: Mapping[str, torc
 
 
 def _step_seed(seed: int, step: int) -> int:
-    return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0] % (2**31 - 1))
+    return derive_seed(seed, step)
 
 
 def _to_builtin(x: Any) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rasp.atomic import write_text_atomic
+from rasp.atomic import write_json_atomic, write_text_atomic
 
 #: Columns of trajectory.csv, in order (units: fractions in [0, 1], resources in blocks,
 #: seconds wall-clock). ``target_*`` / ``achieved_*`` are estimated resources.
@@ -48,23 +47,9 @@ TRAJECTORY_COLUMNS = (
 OPTIONAL_TRAJECTORY_COLUMNS = ("target_lut_da", "achieved_lut_da")
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return x
-
-
 def write_json(path: str | Path, obj: Mapping[str, Any]) -> None:
     """Write ``obj`` as indented JSON (NaN -> null, inf -> "inf"), atomically."""
-    write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+    write_json_atomic(path, obj, inf_as_text=True)
 
 
 def write_trajectory(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
