@@ -32,7 +32,7 @@ from rasp.hardware import (
     weight_memory,
 )
 from rasp.hardware.fixed import FixedType, PrecisionError, csd_digits, quantize_to_int
-from rasp.hardware.reuse import is_valid_reuse_factor
+from rasp.hardware.reuse import is_valid_reuse_factor, nearest_valid_reuse_factor
 from rasp.models import build_model
 
 from conftest import REPO
@@ -193,18 +193,23 @@ def test_dsp_rule():
 # --------------------------------------------------------------------------------------
 
 
-def test_valid_reuse_factors_equal_hls4ml():
-    from hls4ml.backends import get_backend
-
-    backend = get_backend("Vivado")
+def test_valid_reuse_factors_follow_the_documented_rule():
+    """hls4ml's list (asked of its backend) is the rule the docs state: RF divides n_in,
+    or RF is a multiple of n_in dividing n_in * n_out; Resource_Unrolled drops 1 and N."""
     for n_in in range(1, 13):
         for n_out in range(1, 11):
-            assert valid_reuse_factors(n_in, n_out, "Resource") == backend.get_valid_reuse_factors(
-                n_in, n_out
-            ), (n_in, n_out)
+            n = n_in * n_out
+            rule = [rf for rf in range(1, n + 1)
+                    if n_in % rf == 0 or (rf % n_in == 0 and n % rf == 0)]
+            assert valid_reuse_factors(n_in, n_out, "Resource") == rule, (n_in, n_out)
+            assert valid_reuse_factors(n_in, n_out, "Resource_Unrolled") == [
+                rf for rf in rule if rf not in (1, n)]
     for n_in, n_out, rf in [(16, 64, 4), (64, 32, 8), (32, 5, 32), (32, 5, 160), (27, 16, 9)]:
         assert is_valid_reuse_factor(n_in, n_out, rf)
     assert not is_valid_reuse_factor(32, 5, 64) and not is_valid_reuse_factor(16, 64, 3)
+    # what hls4ml substitutes: the closest valid RF, ties to the smaller
+    assert nearest_valid_reuse_factor(16, 64, 3, "Resource") == 2
+    assert nearest_valid_reuse_factor(16, 64, 6, "Resource") == 4
 
 
 def test_invalid_reuse_factor_errors():

@@ -1,5 +1,9 @@
 """Reuse-factor rules of hls4ml 1.3.0 (Vivado/Vitis backends), checked instead of snapped.
 
+The valid list and the substitute come from hls4ml itself (``get_valid_reuse_factors``,
+``get_closest_reuse_factor`` of its FPGA backend); this module adds the strategy rules
+and the errors that name the fix.
+
 hls4ml replaces an invalid reuse factor by the closest valid one and only prints a
 warning; the pruning structures would then describe a different circuit. Here such an
 RF is an error that names the valid choices.
@@ -15,46 +19,41 @@ Resource), and for Conv2d it needs io_stream. Latency accepts any RF >= 1.
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
+from functools import cache
 
 
 class InvalidReuseFactorError(ValueError):
     """hls4ml would silently change this reuse factor or strategy."""
 
 
+@cache
+def _fpga_backend():
+    """hls4ml's Vitis backend: its ``FPGABackend`` reuse-factor rule is the one Vivado and
+    Vitis apply (imported on first use: hls4ml takes seconds to import)."""
+    from hls4ml.backends import get_backend
+
+    return get_backend("Vitis")
+
+
+@cache
+def _hls4ml_valid(n_in: int, n_out: int) -> tuple[int, ...]:
+    return tuple(_fpga_backend().get_valid_reuse_factors(int(n_in), int(n_out)))
+
+
 def is_valid_reuse_factor(n_in: int, n_out: int, rf: int) -> bool:
-    """hls4ml's validity rule for Resource-strategy reuse factors (see module docstring)."""
-    if rf < 1:
-        return False
-    n = n_in * n_out
-    if n % rf:
-        return False
-    if rf < n_in:
-        return math.ceil(n / rf) % n_out == 0
-    return rf % n_in == 0
+    """hls4ml's validity rule for Resource-strategy reuse factors (see module docstring),
+    asked of hls4ml itself (``get_valid_reuse_factors``)."""
+    return rf in _hls4ml_valid(n_in, n_out)
 
 
 def valid_reuse_factors(n_in: int, n_out: int, strategy: str = "Resource") -> list[int]:
     """All reuse factors hls4ml keeps unchanged for this layer shape and strategy."""
-    n = n_in * n_out
     if strategy == "Latency":
         raise ValueError("Latency accepts every RF >= 1; there is no finite list")
-    rfs = [rf for rf in range(1, n + 1) if n % rf == 0 and is_valid_reuse_factor(n_in, n_out, rf)]
+    rfs = list(_hls4ml_valid(n_in, n_out))
     if strategy == "Resource_Unrolled":
-        rfs = [rf for rf in rfs if rf not in (1, n)]
+        rfs = [rf for rf in rfs if rf not in (1, n_in * n_out)]
     return rfs
-
-
-def _closest(valid: list[int], rf: int) -> int:
-    """The RF hls4ml would substitute (closest; ties go to the smaller)."""
-    pos = bisect_left(valid, rf)
-    if pos == 0:
-        return valid[0]
-    if pos == len(valid):
-        return valid[-1]
-    before, after = valid[pos - 1], valid[pos]
-    return after if after - rf < rf - before else before
 
 
 def nearest_valid_reuse_factor(n_in: int, n_out: int, rf: int, strategy: str) -> int:
@@ -66,7 +65,7 @@ def nearest_valid_reuse_factor(n_in: int, n_out: int, rf: int, strategy: str) ->
         raise InvalidReuseFactorError(
             f"layer shape n_in={n_in}, n_out={n_out} has no valid reuse factor for {strategy}"
         )
-    return rf if rf in valid else _closest(valid, rf)
+    return rf if rf in valid else int(_fpga_backend().get_closest_reuse_factor(valid, rf))
 
 
 def check_reuse_factor(
@@ -109,7 +108,7 @@ def check_reuse_factor(
     near = sorted(valid, key=lambda v: (abs(v - rf), v))[:8]
     raise InvalidReuseFactorError(
         f"layer {layer!r} (n_in={n_in}, n_out={n_out}): reuse factor {rf} is not valid for "
-        f"{strategy}; hls4ml would silently use {_closest(valid, rf)} instead. Valid reuse "
+        f"{strategy}; hls4ml would silently use {nearest_valid_reuse_factor(n_in, n_out, rf, strategy)} instead. Valid reuse "
         f"factors near {rf}: {sorted(near)} (rule: RF divides n_in, or is a multiple of n_in "
         f"dividing n_in*n_out{'; not 1 or n_in*n_out when unrolled' if strategy == 'Resource_Unrolled' else ''})"
     )
