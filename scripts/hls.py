@@ -3,7 +3,6 @@
 import logging
 import os
 import sys
-from pathlib import Path
 
 from rasp.hls import run_hls
 
@@ -43,6 +42,6 @@ run_hls(
     seed=p.seed,
     masks=_one(inp.masks),
     prune_metrics=_one(inp.metrics),
-    series_metrics={Path(f).parent.name: f for f in inp.series},
+    selection=_one(inp.selection),
     logger=log,
 )

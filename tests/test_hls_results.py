@@ -92,6 +92,35 @@ def test_best_in_series_and_csim_selection():
     assert not should_simulate(HlsOptions(csim="none"), "baseline_rf1")[0]
 
 
+def test_series_selection_file_is_stable_and_checked(tmp_path):
+    import json
+
+    from rasp.hls.pipeline import HlsInputError, read_series_selection, write_series_selection
+
+    def write(series):
+        paths = []
+        for run, m in series.items():
+            (tmp_path / run).mkdir(exist_ok=True)
+            (tmp_path / run / "metrics.json").write_text(json.dumps(m))
+            paths.append(tmp_path / run / "metrics.json")
+        out = tmp_path / "sel.json"
+        write_series_selection(paths, out, 0.01, "dsp")
+        return out.read_bytes()
+
+    series = {"dsp_rf4_b50": _m(0.760), "dsp_rf4_b25": _m(0.755), "dsp_rf4_b10": _m(0.70)}
+    first = write(series)
+    # re-pruning a model that stays worse rewrites the file byte for byte: no other HLS
+    # job of the series is rerun
+    assert write({**series, "dsp_rf4_b10": _m(0.71)}) == first
+    assert write({**series, "dsp_rf4_b10": _m(0.759, dsp=500)}) != first  # a new best
+    opts = HlsOptions(csim="best", best_tolerance=0.01, select_by="dsp")
+    assert read_series_selection(tmp_path / "sel.json", opts) == "dsp_rf4_b10"
+    assert should_simulate(opts, "dsp_rf4_b10", best="dsp_rf4_b10")[0]
+    assert not should_simulate(opts, "dsp_rf4_b25", best="dsp_rf4_b10")[0]
+    with pytest.raises(HlsInputError, match="rerun the csim_selection rule"):
+        read_series_selection(tmp_path / "sel.json", HlsOptions(best_tolerance=0.05))
+
+
 def _estimate(multipliers: dict[str, int]) -> ResourceEstimate:
     rows = []
     for name in LAYERS:

@@ -3,7 +3,8 @@
 # factor), checking the generated code against the hardware model, C-simulating it when
 # selected (hls.csim) and synthesising it when the vendor tool is on PATH; for datasets in
 # hls.da, the C-simulated models also get their distributed-arithmetic design (da4ml
-# Verilog, synthesised by Yosys); then `summary` collects every run into
+# Verilog, synthesised by Yosys). Which pruned model of a series is C-simulated comes from
+# `csim_selection` (one small JSON per series); then `summary` collects every run into
 # results/summary.csv and the DA designs into results/summary_da.csv. Settings: config section `hls`
 # (config/README.md). Library code: rasp.hls.
 #
@@ -18,6 +19,7 @@ include: "hls_common.smk"
 # Collecting CSV rows is cheap: on a cluster it runs on the submit host.
 localrules:
     summary,
+    csim_selection,
 
 
 rule hls:
@@ -27,7 +29,7 @@ rule hls:
         model=hls_model_input,
         masks=hls_pruned_input("masks.pt"),
         metrics=hls_pruned_input("metrics.json"),
-        series=hls_series_metrics,
+        selection=hls_selection_input,
         data=lambda wc: processed_data(wc.dataset),
         provenance=lambda wc: processed_provenance(wc.dataset),
     output:
@@ -55,6 +57,31 @@ rule hls:
         "../../envs/hls.yaml"
     script:
         "../../scripts/hls.py"
+
+
+rule csim_selection:
+    """Which pruned model of a series is C-simulated (`hls.csim: best`): the one best-model
+    rule on the pruning estimates, written as a small JSON that every hls job of the
+    series reads."""
+    wildcard_constraints:
+        objective="|".join(o.replace("+", r"\+") for o in OBJECTIVES),
+    input:
+        metrics=hls_series_metrics,
+    output:
+        selection="results/{dataset}/hls/{variant}/csim_selection/{objective}_rf{rf}.json",
+    params:
+        tolerance=lambda wc: hls_options(wc.dataset)["best_tolerance"],
+        select_by=lambda wc: hls_options(wc.dataset)["select_by"],
+    log:
+        "logs/csim_selection/{dataset}_{variant}_{objective}_rf{rf}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    conda:
+        "../../envs/hls.yaml"
+    script:
+        "../../scripts/csim_selection.py"
 
 
 rule summary:

@@ -111,16 +111,29 @@ def hls_pruned_input(name):
 
 
 def hls_series_metrics(wc):
-    """metrics.json of every pruned model in the run's series, for `hls.csim: best`."""
-    if hls_is_baseline(wc.run) or hls_options().get("csim", "best") != "best":
-        return []
-    objective = wc.run.split("_rf")[0]
-    rf = hls_run_rf(wc.run)
+    """metrics.json of every pruned model of one series (wildcards dataset, variant,
+    objective, rf): the input of rule csim_selection."""
     return [
         f"results/{wc.dataset}/pruned/{v}/{o}_rf{r}_b{b}/metrics.json"
         for v, o, r, b in hls_prune_runs(wc.dataset)
-        if v == wc.variant and o == objective and int(r) == rf
+        if v == wc.variant and o == wc.objective and int(r) == int(wc.rf)
     ]
+
+
+def hls_selection_file(dataset, variant, objective, rf):
+    """The C-simulation selection of one series (rule csim_selection)."""
+    return f"results/{dataset}/hls/{variant}/csim_selection/{objective}_rf{int(rf)}.json"
+
+
+def hls_selection_input(wc):
+    """An hls job's selection file, for `hls.csim: best` (nothing for a baseline). The job
+    depends on this small file, not on every metrics.json of its series: Snakemake compares
+    checksums, so re-pruning one model reruns only that model's HLS job unless the best
+    model of the series changes."""
+    if hls_is_baseline(wc.run) or hls_options().get("csim", "best") != "best":
+        return []
+    objective = wc.run.split("_rf")[0]
+    return [hls_selection_file(wc.dataset, wc.variant, objective, hls_run_rf(wc.run))]
 
 
 def hls_hardware(dataset):

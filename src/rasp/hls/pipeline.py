@@ -46,7 +46,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -215,9 +215,55 @@ def best_in_series(series: Mapping[str, Mapping[str, Any]], tolerance: float,
                                  kind="mergesort").index[0])
 
 
+#: Format tag of a series' C-simulation selection file (rule ``csim_selection``).
+SELECTION_FORMAT = "rasp-csim-selection-1"
+
+
+def series_selection(series: Mapping[str, Mapping[str, Any]], tolerance: float,
+                     select_by: str = "dsp") -> dict[str, Any]:
+    """Which pruned model of one series is C-simulated under ``hls.csim: best``.
+
+    ``series``: run id -> pruning ``metrics.json``. Returns ``format``, ``best`` (run id
+    or None), ``tolerance``, ``select_by`` and the sorted ``runs`` considered: a record with
+    no timestamps, so that re-pruning one model rewrites it identically unless the best
+    model changes (and Snakemake, which compares input checksums, reruns no other HLS job).
+    """
+    return {"format": SELECTION_FORMAT,
+            "best": best_in_series(series, tolerance, select_by),
+            "tolerance": float(tolerance), "select_by": str(select_by),
+            "runs": sorted(series)}
+
+
+def write_series_selection(metrics_paths: Sequence[str | Path], out: str | Path,
+                           tolerance: float, select_by: str = "dsp") -> dict[str, Any]:
+    """Rule ``csim_selection``: read the series' metrics.json files (one folder per run id),
+    write :func:`series_selection` to ``out`` (key-sorted JSON, atomically)."""
+    series = {Path(p).parent.name: json.loads(Path(p).read_text()) for p in metrics_paths}
+    record = series_selection(series, tolerance, select_by)
+    write_json_atomic(out, record, sort_keys=True)
+    return record
+
+
+def read_series_selection(path: str | Path, options: HlsOptions) -> str | None:
+    """The ``best`` run id of a selection file, refusing one made under other settings."""
+    record = json.loads(Path(path).read_text())
+    if record.get("format") != SELECTION_FORMAT:
+        raise HlsInputError(f"{path} is not a C-simulation selection file ({SELECTION_FORMAT}); "
+                            "rerun the csim_selection rule")
+    if (not math.isclose(float(record.get("tolerance", math.nan)), options.best_tolerance)
+            or record.get("select_by") != options.select_by):
+        raise HlsInputError(
+            f"{path} chose its best model with tolerance {record.get('tolerance')} / "
+            f"select_by {record.get('select_by')!r}, but this job runs with "
+            f"{options.best_tolerance} / {options.select_by!r}: rerun the csim_selection rule")
+    return record.get("best")
+
+
 def should_simulate(options: HlsOptions, run: str,
-                    series: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[bool, str]:
-    """Whether ``run`` is C-simulated under ``options.csim``, and why."""
+                    series: Mapping[str, Mapping[str, Any]] | None = None,
+                    best: str | None = None) -> tuple[bool, str]:
+    """Whether ``run`` is C-simulated under ``options.csim``, and why. For ``csim: best``,
+    ``best`` (the run id a selection file names) wins over choosing from ``series``."""
     objective, _, _ = parse_run(run)
     if options.csim == "all":
         return True, "hls.csim is 'all'"
@@ -227,7 +273,8 @@ def should_simulate(options: HlsOptions, run: str,
         return True, f"baseline (hls.csim is '{options.csim}')"
     if options.csim == "baselines":
         return False, "hls.csim is 'baselines': pruned models are not simulated"
-    best = best_in_series(series or {}, options.best_tolerance, options.select_by)
+    if best is None:
+        best = best_in_series(series or {}, options.best_tolerance, options.select_by)
     if best == run:
         return True, (f"best pruned model of its series (tolerance {options.best_tolerance}, "
                       f"select_by {options.select_by})")
@@ -362,13 +409,16 @@ def run_hls(
     masks: str | Path | None = None,
     prune_metrics: str | Path | None = None,
     series_metrics: Mapping[str, str | Path] | None = None,
+    selection: str | Path | None = None,
     workdir: str | Path | None = None,
     logger: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Run the HLS stage for one model; returns the ``csim.json`` content.
 
-    ``series_metrics``: run id -> pruning metrics.json of every model in this run's
-    series (needed by ``hls.csim: best``). ``workdir``: parent of the temporary project
+    ``selection``: the series' C-simulation selection file (rule ``csim_selection``,
+    :func:`write_series_selection`), which ``hls.csim: best`` reads; without it,
+    ``series_metrics`` (run id -> pruning metrics.json of every model in the series) is
+    read and the best model chosen here. ``workdir``: parent of the temporary project
     folder (default: the system's temporary directory).
     """
     import hls4ml
@@ -415,10 +465,12 @@ def run_hls(
     accuracy_torch = float(np.mean(ref.argmax(1) == y_test))
     logger.info("%s: PyTorch test accuracy %.4f on %d samples", where, accuracy_torch, len(y_test))
 
-    series = {}
-    if series_metrics:
+    series, best = {}, None
+    if selection is not None:
+        best = read_series_selection(selection, opts)
+    elif series_metrics:
         series = {r: json.loads(Path(p).read_text()) for r, p in series_metrics.items()}
-    simulate, reason = should_simulate(opts, run, series)
+    simulate, reason = should_simulate(opts, run, series, best)
     plan = plan_synthesis(opts.synthesize, settings.backend, opts.vivado_synth)
     logger.info("%s: C simulation %s (%s); synthesis: %s", where, "on" if simulate else "off",
                 reason, plan.reason)
