@@ -59,7 +59,7 @@ rule hls:
         "../../scripts/hls.py"
 
 
-rule csim_selection:
+checkpoint csim_selection:
     """Which pruned model of a series is C-simulated (`hls.csim: best`): the one best-model
     rule on the pruning estimates, written as a small JSON that every hls job of the
     series reads."""

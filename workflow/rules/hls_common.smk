@@ -133,7 +133,12 @@ def hls_selection_input(wc):
     if hls_is_baseline(wc.run) or hls_options().get("csim", "best") != "best":
         return []
     objective = wc.run.split("_rf")[0]
-    return [hls_selection_file(wc.dataset, wc.variant, objective, hls_run_rf(wc.run))]
+    # a checkpoint: once it has run, Snakemake re-evaluates the hls jobs of the series and,
+    # comparing the selection file's checksum with the recorded one, skips those whose
+    # selection did not change
+    sel = checkpoints.csim_selection.get(dataset=wc.dataset, variant=wc.variant,
+                                         objective=objective, rf=hls_run_rf(wc.run))
+    return [sel.output.selection]
 
 
 def hls_hardware(dataset):
