@@ -189,13 +189,10 @@ class CachedDaCost:
     def _key(self, weights, masks, biases) -> str:
         h = hashlib.sha256()
         for layer in self.layers:
-            w = _masked(layer, weights, masks)
-            h.update(quantize_to_int(w, layer.weight_type).astype(np.int64).tobytes())
+            h.update(constant_weights(_masked(layer, weights, masks), layer.weight_type).tobytes())
             bias = None if biases is None else biases.get(layer.param_name)
             if bias is not None:
-                b = bias.detach().cpu().double().numpy() if isinstance(bias, torch.Tensor) \
-                    else np.asarray(bias, np.float64)
-                h.update(quantize_to_int(b, layer.accum_type).astype(np.int64).tobytes())
+                h.update(constant_weights(bias, layer.accum_type).tobytes())
         return h.hexdigest()
 
     def __call__(self, weights: Mapping[str, torch.Tensor | np.ndarray],

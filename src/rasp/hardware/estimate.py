@@ -121,6 +121,19 @@ def _bram_hls(layer: LayerHardware, memory: WeightMemory) -> int:
     return memory.bram_18k
 
 
+def brevitas_quant_weight(module: nn.Module) -> torch.Tensor | None:
+    """The quantised weight of a Brevitas layer with weight quantisation enabled
+    (``quant_weight().value``, detached); None for any other module."""
+    if not type(module).__module__.startswith("brevitas.nn"):
+        return None
+    quant = getattr(module, "weight_quant", None)
+    if quant is None or not getattr(quant, "is_quant_enabled", True):
+        return None
+    with torch.no_grad():
+        value = module.quant_weight().value
+    return None if value is None else value.detach()
+
+
 def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """Parameter name -> the weights hls4ml will see.
 
@@ -131,15 +144,9 @@ def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """
     out = {name: p for name, p in model.named_parameters()}
     for mod_name, module in model.named_modules():
-        if not type(module).__module__.startswith("brevitas.nn"):
-            continue
-        quant = getattr(module, "weight_quant", None)
-        if quant is None or not getattr(quant, "is_quant_enabled", True):
-            continue
-        with torch.no_grad():
-            value = module.quant_weight().value
+        value = brevitas_quant_weight(module)
         if value is not None:
-            out[f"{mod_name}.weight" if mod_name else "weight"] = value.detach()
+            out[f"{mod_name}.weight" if mod_name else "weight"] = value
     return out
 
 

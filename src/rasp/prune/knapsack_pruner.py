@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import islice
 
 import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from rasp.prune.config import OBJECTIVE_RESOURCES, RESOURCES
-from rasp.prune.importance import normalise, structure_values
+from rasp.prune.importance import normalise, structure_values, taylor_scores
 from rasp.prune.masks import Masks
 from rasp.prune.selection import Selection, forced_items, select_knapsack
 from rasp.prune.target import HardwareTarget
@@ -76,32 +77,15 @@ class TaylorImportance:
         self.max_batches = max_batches
 
     def __call__(self, target: HardwareTarget) -> dict[str, torch.Tensor]:
-        model = target.model
         # the trainable tensor of each layer: weight_orig under torch pruning, else weight
-        leaves = {n: getattr(target.module(n), "weight_orig", None) for n in target.params}
-        leaves = {n: t if t is not None else target.module(n).weight for n, t in leaves.items()}
-        sums = {n: torch.zeros(t.shape, dtype=torch.float64) for n, t in leaves.items()}
-        was_training = model.training
-        model.eval()
-        n_batches = 0
-        try:
-            for x, y in self.loader:
-                if self.max_batches is not None and n_batches >= self.max_batches:
-                    break
-                loss = self.loss_fn(model(x), y)
-                grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-                for (n, t), g in zip(leaves.items(), grads, strict=True):
-                    if g is not None:
-                        sums[n] += (t.detach() * g).abs().to("cpu", torch.float64)
-                n_batches += 1
-        finally:
-            model.train(was_training)
-        if n_batches == 0:
-            raise ValueError("TaylorImportance: the loader yielded no (x, y) batch")
+        leaf = {n: n + "_orig" if hasattr(target.module(n), "weight_orig") else n
+                for n in target.params}
+        scores = taylor_scores(target.model, list(leaf.values()),
+                               islice(self.loader, self.max_batches), loss_fn=self.loss_fn)
         out = {}
-        for n, total in sums.items():
+        for n, name in leaf.items():
             mask = getattr(target.module(n), "weight_mask", None)
-            out[n] = total / n_batches * (1.0 if mask is None else mask.detach().cpu().double())
+            out[n] = scores[name] * (1.0 if mask is None else mask.detach().cpu().double())
         return out
 
 

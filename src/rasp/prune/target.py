@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rasp.hardware.da_cost import LUT_DA, CachedDaCost
-from rasp.hardware.estimate import estimate_layers
+from rasp.hardware.estimate import brevitas_quant_weight, estimate_layers
 from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import LayerHardware, describe_model
 from rasp.hardware.settings import HardwareSettings
@@ -40,14 +40,8 @@ def module_weight(module: nn.Module) -> torch.Tensor:
     pruning reparametrisation, Brevitas' quantised weight, else ``weight``."""
     if hasattr(module, "weight_orig") and hasattr(module, "weight_mask"):
         return module.weight_orig * module.weight_mask
-    if type(module).__module__.startswith("brevitas.nn"):
-        quant = getattr(module, "weight_quant", None)
-        if quant is not None and getattr(quant, "is_quant_enabled", True):
-            with torch.no_grad():
-                value = module.quant_weight().value
-            if value is not None:
-                return value
-    return module.weight
+    value = brevitas_quant_weight(module)
+    return module.weight if value is None else value
 
 
 class HardwareTarget:
