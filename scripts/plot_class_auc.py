@@ -12,7 +12,8 @@ log = logging.getLogger("plot_class_auc")
 wc = snakemake.wildcards
 p = snakemake.params
 written = plot_class_auc(
-    load_summary(snakemake.input.summary), snakemake.input.metrics,
+    load_summary(snakemake.input.summary, snakemake.params.tolerance,
+                       snakemake.params.confidence, snakemake.params.accuracy), snakemake.input.metrics,
     snakemake.input.baseline_metrics, wc.dataset, wc.variant, int(wc.rf),
     list(snakemake.output), tolerance=p.tolerance, select_by=p.select_by,
     accuracy=p.accuracy, dpi=p.dpi,

@@ -19,7 +19,8 @@ wc = snakemake.wildcards
 p = snakemake.params
 out = snakemake.output
 dataset, variant, rf = wc.dataset, wc.variant, int(wc.rf)
-summary = load_summary(snakemake.input.summary)
+summary = load_summary(snakemake.input.summary, snakemake.params.tolerance,
+                       snakemake.params.confidence, snakemake.params.accuracy)
 log.info("best model of %s/%s RF %d within %.3g relative loss (by %s): %s", dataset, variant,
          rf, p.tolerance, p.select_by,
          best_model_label(summary, dataset, variant, rf, p.tolerance, p.select_by, p.accuracy))

@@ -16,7 +16,8 @@ p = snakemake.params
 with open(snakemake.input.baseline_metrics, encoding="utf-8") as fh:
     baseline_metrics = json.load(fh)
 written = plot_accuracy_vs_weight_bits(
-    load_summary(snakemake.input.summary), snakemake.input.metrics, wc.dataset, wc.variant,
+    load_summary(snakemake.input.summary, snakemake.params.tolerance,
+                       snakemake.params.confidence, snakemake.params.accuracy), snakemake.input.metrics, wc.dataset, wc.variant,
     int(wc.rf), list(snakemake.output), tolerance=p.tolerance, accuracy=p.accuracy,
     baseline_metrics=baseline_metrics, dpi=p.dpi,
 )

@@ -9,7 +9,7 @@ logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, filemode="w",
 log = logging.getLogger("summary_table")
 table = write_summary_markdown(
     snakemake.input.summary, snakemake.output.markdown, snakemake.params.tolerance,
-    snakemake.params.select_by, snakemake.params.accuracy,
+    snakemake.params.select_by, snakemake.params.accuracy, snakemake.params.confidence,
 )
 log.info("wrote %s: %d rows (%d best models)", snakemake.output.markdown, len(table),
          int(table["best"].sum()))

@@ -31,7 +31,19 @@ def test_tiny_config_end_to_end(tmp_path):
     )
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-10000:]
 
-    summary = pd.read_csv(wf / "results" / "summary.csv")
+    summary_all = pd.read_csv(wf / "results" / "summary.csv")
+    # one row per seed replicate; replicate 1 has its own baseline and pruned models
+    assert sorted(summary_all["replicate"].unique()) == [0, 1]
+    assert summary_all.groupby("replicate")["train_seed"].nunique().eq(1).all()
+    assert summary_all["train_seed"].nunique() == 2
+    assert (wf / "results/jets/replicate1/pruned/float/dsp_rf4_b25/metrics.json").exists()
+    agg = pd.read_csv(wf / "results" / "summary_agg.csv")
+    assert len(agg) == 3 and (agg["n_seeds"] == 2).all()
+    assert {"accuracy_mean", "accuracy_ci_low", "within_tolerance"} <= set(agg.columns)
+    compare = pd.read_csv(wf / "results" / "summary_compare.csv")
+    assert list(compare["objective"]) == ["dsp"] and compare["n_pairs"].iloc[0] == 2
+
+    summary = summary_all[summary_all["replicate"] == 0]
     assert set(summary["data_source"]) == {"pythia"}
     baseline = summary[summary["objective"] == "baseline"]
     pruned = summary[summary["objective"] != "baseline"]

@@ -149,8 +149,14 @@ def select_best(models: pd.DataFrame, baseline: Mapping[str, float], tolerance: 
     ``models``: one row per pruned model (columns :data:`RULE_COLUMNS` and
     ``accuracy``: fractions; resources in blocks; budget in %). ``baseline``: the
     baseline's ``accuracy`` (same column name) and its ``dsp`` / ``bram_18k``.
-    ``tolerance``: relative accuracy loss allowed (fraction).
+    ``tolerance``: relative accuracy loss allowed (fraction). When ``models`` has a
+    boolean ``within_tolerance`` column (the seed-statistics decision of
+    :func:`rasp.stats.tolerance_test`, made at this tolerance), step 1 reads it instead of
+    comparing the accuracies.
     """
-    ok = models[within_tolerance(models[accuracy], float(baseline[accuracy]), tolerance)]
+    if "within_tolerance" in models.columns:  # decided on seed replicates (rasp.stats)
+        ok = models[models["within_tolerance"].astype(bool) & models[accuracy].notna()]
+    else:
+        ok = models[within_tolerance(models[accuracy], float(baseline[accuracy]), tolerance)]
     order = rank_models(ok, select_by, accuracy, baseline)
     return order[0] if order else None

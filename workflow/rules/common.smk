@@ -23,6 +23,7 @@ wildcard_constraints:
     rf=r"\d+",
     budget=r"\d+(\.\d+)?",
     shard=r"\d+",
+    replicate=r"[1-9]\d*",
 
 
 def _resolve_ref(schema, schema_file, root):
@@ -123,6 +124,24 @@ def result_settings(section, dataset, exclude=()):
     passes as params, so that changing a job's memory does not rerun it."""
     block = config.get(section, {}).get(dataset) or {}
     return {k: v for k, v in block.items() if k not in JOB_KEYS and k not in exclude}
+
+
+def replicates():
+    """Indices of the seed replicates: 0 (the usual result paths) and 1.. (replicate<r>/)."""
+    return list(range(int(config.get("replicates", 1))))
+
+
+def replicate_root(dataset, replicate):
+    """Result folder of one replicate: results/<dataset> for 0, else .../replicate<r>."""
+    r = int(replicate)
+    return f"results/{dataset}" if r == 0 else f"results/{dataset}/replicate{r}"
+
+
+def replicate_seed_parts(wc):
+    """Extra parts of a replicate's job seed: none for replicate 0 (its seeds are the ones
+    a single-seed run uses), ("replicate", r) otherwise."""
+    r = int(getattr(wc, "replicate", 0) or 0)
+    return () if r == 0 else ("replicate", r)
 
 
 def model_variants(dataset):

@@ -32,6 +32,7 @@ rule plot_group_figures:
         trajectories=figure_outputs("trajectories", "pruning trajectories", "trajectories"),
     params:
         tolerance=figure_setting("tolerance"),
+        confidence=figure_setting("confidence"),
         accuracy=figure_setting("accuracy"),
         select_by=lambda wc: figure_select_by(wc.dataset),
         dpi=figure_setting("dpi"),
@@ -58,6 +59,7 @@ rule plot_class_auc:
         figure_outputs("class_auc", "ROC AUC per class", "class_auc"),
     params:
         tolerance=figure_setting("tolerance"),
+        confidence=figure_setting("confidence"),
         accuracy=figure_setting("accuracy"),
         select_by=lambda wc: figure_select_by(wc.dataset),
         dpi=figure_setting("dpi"),
@@ -147,6 +149,7 @@ rule summary_table:
         ),
     params:
         tolerance=figure_setting("tolerance"),
+        confidence=figure_setting("confidence"),
         accuracy=figure_setting("accuracy"),
         select_by={d: figure_select_by(d) for d in enabled_datasets()},
     log:

@@ -5,7 +5,10 @@
 # hls.da, the C-simulated models also get their distributed-arithmetic design (da4ml
 # Verilog, synthesised by Yosys). Which pruned model of a series is C-simulated comes from
 # `csim_selection` (one small JSON per series); then `summary` collects every run into
-# results/summary.csv and the DA designs into results/summary_da.csv. Settings: config section `hls`
+# results/summary.csv (one row per seed replicate: replicates r >= 1 have no HLS run and
+# their rows come from the pruning metrics), the seed statistics into
+# results/summary_agg.csv / summary_compare.csv / summary_tolerance.csv (rasp.stats) and
+# the DA designs into results/summary_da.csv. Settings: config section `hls`
 # (config/README.md). Library code: rasp.hls.
 #
 # Runs per dataset come from the pruning sweep (`pruning.<dataset>`, see prune.smk): one
@@ -89,11 +92,23 @@ rule summary:
         csim=[r["csim"] for r in hls_summary_runs()],
         resources=[r["resources"] for r in hls_summary_runs()],
         metrics=[r["metrics"] for r in hls_summary_runs() if r["metrics"]],
+        replicates=[
+            path
+            for g in summary_replicate_groups()
+            for path in [g["baseline"], *g["pruned"]]
+        ],
     output:
         summary="results/summary.csv",
         da="results/summary_da.csv",
+        agg=SUMMARY_STATS_OUTPUTS[0],
+        compare=SUMMARY_STATS_OUTPUTS[1],
+        tolerance=SUMMARY_STATS_OUTPUTS[2],
     params:
         runs=hls_summary_runs(),
+        replicate_groups=summary_replicate_groups(),
+        # figures_common.smk is included after this file: read when the job is built
+        tolerance=lambda wc: figure_setting("tolerance"),
+        confidence=lambda wc: figure_setting("confidence"),
     log:
         "logs/summary/summary.log",
     threads: 1

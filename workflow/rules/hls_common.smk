@@ -158,8 +158,37 @@ def hls_targets():
         for variant, run in hls_runs(dataset):
             out += [f"{hls_dir(dataset, variant, run)}/{name}" for name in HLS_OUTPUTS]
     if out:
-        out += ["results/summary.csv", "results/summary_da.csv"]
+        out += ["results/summary.csv", "results/summary_da.csv", *SUMMARY_STATS_OUTPUTS]
     return out
+
+
+#: Tables of the seed statistics written by rule summary (rasp.stats; docs/statistics.md).
+SUMMARY_STATS_OUTPUTS = (
+    "results/summary_agg.csv",
+    "results/summary_compare.csv",
+    "results/summary_tolerance.csv",
+)
+
+
+def summary_replicate_groups():
+    """Training and pruning metrics of every seed replicate r >= 1, per (dataset, variant):
+    the rows of summary.csv that have no HLS run."""
+    groups = []
+    for dataset in enabled_datasets():
+        runs = hls_prune_runs(dataset)
+        variants = list(dict.fromkeys(v for v, *_ in runs))
+        for r in replicates()[1:]:
+            root = replicate_root(dataset, r)
+            for variant in variants:
+                groups.append({
+                    "replicate": r,
+                    "baseline": f"{root}/baseline/{variant}/metrics.json",
+                    "pruned": [
+                        f"{root}/pruned/{v}/{o}_rf{int(rf)}_b{b}/metrics.json"
+                        for v, o, rf, b in runs if v == variant
+                    ],
+                })
+    return groups
 
 
 def hls_summary_runs():

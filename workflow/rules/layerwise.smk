@@ -55,6 +55,7 @@ rule plot_accuracy_vs_weight_bits:
         [f"{FIG_DIR}/accuracy_vs_weight_bits.{fmt}" for fmt in figure_formats()],
     params:
         tolerance=figure_setting("tolerance"),
+        confidence=figure_setting("confidence"),
         accuracy=figure_setting("accuracy"),
         dpi=figure_setting("dpi"),
     log:

@@ -40,4 +40,27 @@ rule prune:
         "../../scripts/prune.py"
 
 
+# Seed replicates r >= 1 (config `replicates`): replicate r's baseline pruned with the
+# pruning seed of replicate r, under results/{dataset}/replicate{r}/pruned/.
+use rule prune as prune_replicate with:
+    input:
+        model="results/{dataset}/replicate{replicate}/baseline/{variant}/model.pt",
+        data=lambda wc: processed_data(wc.dataset),
+        provenance=lambda wc: processed_provenance(wc.dataset),
+    output:
+        model="results/{dataset}/replicate{replicate}/pruned/{variant}/{objective}_rf{rf}_b{budget}/model.pt",
+        masks="results/{dataset}/replicate{replicate}/pruned/{variant}/{objective}_rf{rf}_b{budget}/masks.pt",
+        metrics="results/{dataset}/replicate{replicate}/pruned/{variant}/{objective}_rf{rf}_b{budget}/metrics.json",
+        trajectory="results/{dataset}/replicate{replicate}/pruned/{variant}/{objective}_rf{rf}_b{budget}/trajectory.csv",
+    params:
+        seed=lambda wc: rule_seed(
+            "prune", wc.dataset, wc.variant, wc.objective, wc.rf, wc.budget,
+            *replicate_seed_parts(wc),
+        ),
+    log:
+        "logs/prune/{dataset}_{variant}_{objective}_rf{rf}_b{budget}_replicate{replicate}.log",
+    benchmark:
+        "benchmarks/prune/{dataset}_{variant}_{objective}_rf{rf}_b{budget}_replicate{replicate}.tsv"
+
+
 TARGETS.extend(prune_targets())

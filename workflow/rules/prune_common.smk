@@ -58,8 +58,9 @@ def prune_runs(dataset):
     return runs
 
 
-def pruned_dir(dataset, variant, objective, rf, budget):
-    return f"results/{dataset}/pruned/{variant}/{objective}_rf{rf}_b{budget}"
+def pruned_dir(dataset, variant, objective, rf, budget, replicate=0):
+    root = replicate_root(dataset, replicate)
+    return f"{root}/pruned/{variant}/{objective}_rf{rf}_b{budget}"
 
 
 def hardware_settings(dataset):
@@ -77,7 +78,8 @@ def prune_targets():
     out = []
     for dataset in enabled_datasets():
         for variant, objective, rf, budget in prune_runs(dataset):
-            folder = pruned_dir(dataset, variant, objective, rf, budget)
-            out += [f"{folder}/{name}" for name in
-                    ("model.pt", "masks.pt", "metrics.json", "trajectory.csv")]
+            for r in replicates():
+                folder = pruned_dir(dataset, variant, objective, rf, budget, r)
+                out += [f"{folder}/{name}" for name in
+                        ("model.pt", "masks.pt", "metrics.json", "trajectory.csv")]
     return out

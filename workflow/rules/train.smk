@@ -47,6 +47,25 @@ rule train_baseline:
         "../../scripts/train_baseline.py"
 
 
+# Seed replicates r >= 1 (config `replicates`): the same training with the seed of
+# replicate r, under results/{dataset}/replicate{r}/ (replicate 0 is the rule above).
+use rule train_baseline as train_baseline_replicate with:
+    output:
+        model="results/{dataset}/replicate{replicate}/baseline/{variant}/model.pt",
+        metrics="results/{dataset}/replicate{replicate}/baseline/{variant}/metrics.json",
+        history="results/{dataset}/replicate{replicate}/baseline/{variant}/history.csv",
+        roc="results/{dataset}/replicate{replicate}/baseline/{variant}/roc.csv",
+    params:
+        seed=lambda wc: rule_seed("train", wc.dataset, wc.variant, *replicate_seed_parts(wc)),
+        resume_dir=lambda wc: (
+            f"results/{wc.dataset}/replicate{wc.replicate}/baseline/{wc.variant}/.resume"
+        ),
+    log:
+        "logs/train_baseline/{dataset}_{variant}_replicate{replicate}.log",
+    benchmark:
+        "benchmarks/train_baseline/{dataset}_{variant}_replicate{replicate}.tsv"
+
+
 rule plot_training_curves:
     input:
         history="results/{dataset}/baseline/{variant}/history.csv",
@@ -101,6 +120,10 @@ TARGETS.extend(
     for path in [
         f"results/{dataset}/baseline/{variant}/model.pt",
         f"results/{dataset}/baseline/{variant}/metrics.json",
+    ]
+    + [
+        f"{replicate_root(dataset, r)}/baseline/{variant}/metrics.json"
+        for r in replicates()[1:]
     ]
     + [
         f"results/figures/{dataset}_{variant}_{kind}.{ext}"

@@ -29,12 +29,13 @@ import pandas as pd
 
 from rasp.atomic import atomic_open
 from rasp.hls.resources import DA_STRATEGY, YOSYS, design_total, read_resources
-from rasp.results import SUMMARY_COLUMNS
+from rasp.results import SUMMARY_COLUMNS, run_id
 
 EXTRA_COLUMNS = (
     "run", "flow", "model_precision", "n_csim_samples", "agreement", "max_abs_diff",
     "compile_seconds",
     "library_cached", "multipliers", "multipliers_generated", "seed", "hls_seconds",
+    "replicate", "train_seed", "prune_seed", "n_test",
 )
 BASELINE = "baseline"
 
@@ -112,6 +113,10 @@ def summary_row(files: RunFiles) -> dict[str, Any]:
         "multipliers_generated": _float(total["multipliers_generated"]),
         "seed": csim.get("seed"),
         "hls_seconds": _float(csim.get("hls_seconds")),
+        "replicate": 0,
+        "train_seed": metrics.get("baseline_seed", csim.get("model_seed")),
+        "prune_seed": metrics.get("seed"),
+        "n_test": _float(csim.get("n_test")),
     }
 
 
@@ -121,13 +126,90 @@ def _reduction(value: float, baseline: float) -> float:
     return 100.0 * (1.0 - value / baseline)
 
 
-def build_summary(runs: Iterable[RunFiles]) -> pd.DataFrame:
-    """The summary table of ``runs``; every pruned run needs the baseline of its group."""
-    rows = [summary_row(r) for r in runs]
+def _read_json(path: str | Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise SummaryInputError(f"cannot read {path}: {err}") from err
+
+
+def _strategy(strategies: Mapping[str, str] | None) -> str:
+    values = sorted(set((strategies or {}).values()))
+    return values[0] if len(values) == 1 else ";".join(values)
+
+
+def _estimate_row(metrics: Mapping[str, Any], resources: Mapping[str, Any],
+                  replicate: int) -> dict[str, Any]:
+    hardware = metrics.get("hardware") or {}
+    row = {c: math.nan for c in (*SUMMARY_COLUMNS, *EXTRA_COLUMNS)}
+    row.update({
+        "dataset": metrics["dataset"], "data_source": metrics.get("data_source", "unknown"),
+        "variant": metrics["variant"], "precision": hardware.get("precision", ""),
+        "reuse_factor": int(metrics["reuse_factor"]),
+        "strategy": _strategy(metrics.get("strategies")),
+        "dsp": _float(resources.get("dsp")), "bram_18k": _float(resources.get("bram_18k")),
+        "lut": _float(resources.get("lut")), "ff": math.nan,
+        "latency_cycles": _float(resources.get("latency_cycles")),
+        "multipliers": _float(resources.get("multipliers")),
+        "resource_source": "estimate", "flow": "", "model_precision": "",
+        "library_cached": None, "replicate": int(replicate),
+    })
+    return row
+
+
+def replicate_rows(baseline_metrics: str | Path, pruned_metrics: Iterable[str | Path],
+                   replicate: int) -> list[dict[str, Any]]:
+    """Summary rows of one seed replicate ``r >= 1`` of a (dataset, variant), which has no
+    HLS runs: one baseline row per reuse factor and one row per pruned model, from the
+    training and pruning ``metrics.json``. Accuracies are PyTorch test accuracies on the
+    whole test set (as ``accuracy_torch`` of the HLS stage), resources the hardware
+    model's estimates (the numbers the HLS stage checks its own against);
+    ``accuracy_csim`` is empty."""
+    base = _read_json(baseline_metrics)
+    rows, baselines = [], {}
+    for path in pruned_metrics:
+        m = _read_json(path)
+        for key in ("dataset", "variant", "objective", "reuse_factor", "test_accuracy",
+                    "resources", "baseline_resources", "budget_percent"):
+            if key not in m:
+                raise SummaryInputError(f"{path} lacks {key!r}: not written by the prune rule")
+        if m.get("baseline_seed") not in (None, base.get("seed")):
+            raise SummaryInputError(
+                f"{path} was pruned from a baseline with seed {m['baseline_seed']}, but "
+                f"{baseline_metrics} has seed {base.get('seed')}: rerun the prune rule")
+        row = _estimate_row(m, m["resources"], replicate)
+        row.update({
+            "objective": m["objective"], "budget": _float(m["budget_percent"]),
+            "accuracy_torch": _float(m["test_accuracy"]),
+            "solve_seconds": _float(m.get("solve_seconds")), "gap": _float(m.get("gap")),
+            "run": run_id(m["objective"], int(m["reuse_factor"]), m["budget_percent"]),
+            "train_seed": m.get("baseline_seed"), "prune_seed": m.get("seed"),
+            "n_test": _float((base.get("test") or {}).get("n")),
+        })
+        rows.append(row)
+        rf = int(m["reuse_factor"])
+        if rf not in baselines:
+            b = _estimate_row(m, m["baseline_resources"], replicate)
+            b.update({
+                "objective": BASELINE, "budget": math.nan,
+                "accuracy_torch": _float(base.get("accuracy")),
+                "run": run_id(BASELINE, rf, None), "train_seed": base.get("seed"),
+                "n_test": _float((base.get("test") or {}).get("n")),
+            })
+            baselines[rf] = b
+    return [*baselines.values(), *rows]
+
+
+def build_summary(runs: Iterable[RunFiles],
+                  extra_rows: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
+    """The summary table of ``runs`` (replicate 0) and ``extra_rows`` (the rows of other
+    seed replicates, :func:`replicate_rows`); every pruned run needs the baseline of its
+    group and replicate."""
+    rows = [summary_row(r) for r in runs] + [dict(r) for r in extra_rows]
     if not rows:
         raise SummaryInputError("no HLS runs to summarise (is pruning.<dataset> configured?)")
     df = pd.DataFrame(rows)
-    keys = ["dataset", "variant", "reuse_factor"]
+    keys = ["dataset", "variant", "reuse_factor", "replicate"]
     base = df[df["objective"] == BASELINE]
     dup = base[base.duplicated(keys, keep=False)]
     if len(dup):
@@ -135,11 +217,11 @@ def build_summary(runs: Iterable[RunFiles]) -> pd.DataFrame:
     base = base.set_index(keys)
     out = []
     for _, row in df.iterrows():
-        key = (row["dataset"], row["variant"], row["reuse_factor"])
+        key = (row["dataset"], row["variant"], row["reuse_factor"], row["replicate"])
         if key not in base.index:
             raise SummaryInputError(
-                f"run {row['run']!r} of {key[0]}/{key[1]} has no baseline_rf{key[2]} to compare "
-                "with; the summary rule must list it"
+                f"run {row['run']!r} of {key[0]}/{key[1]} (replicate {key[3]}) has no "
+                f"baseline_rf{key[2]} to compare with; the summary rule must list it"
             )
         b = base.loc[key]
         row = row.copy()
@@ -150,7 +232,8 @@ def build_summary(runs: Iterable[RunFiles]) -> pd.DataFrame:
         row["bram_reduction"] = _reduction(row["bram_18k"], b["bram_18k"])
         out.append(row)
     table = pd.DataFrame(out)
-    table = table.sort_values(["dataset", "variant", "reuse_factor", "objective", "budget"],
+    table = table.sort_values(["dataset", "variant", "reuse_factor", "objective", "budget",
+                               "replicate"],
                               key=lambda s: s.map(lambda v: "" if v == BASELINE else v)
                               if s.name == "objective" else s, na_position="first")
     return table[list(SUMMARY_COLUMNS) + list(EXTRA_COLUMNS)].reset_index(drop=True)
@@ -216,7 +299,8 @@ def build_da_summary(runs: Iterable[RunFiles], summary: pd.DataFrame) -> pd.Data
     :data:`DA_EXTRA_COLUMNS`. ``summary``: the table of :func:`build_summary` of the same
     runs. Empty (headers only) when no run has a DA design.
     """
-    by_run = {(r["dataset"], r["variant"], r["run"]): r for _, r in summary.iterrows()}
+    hls_rows = summary[summary["replicate"] == 0] if "replicate" in summary else summary
+    by_run = {(r["dataset"], r["variant"], r["run"]): r for _, r in hls_rows.iterrows()}
     rows = []
     for files in runs:
         csim = json.loads(Path(files.csim).read_text())

@@ -171,6 +171,20 @@ def _note(ax, text: str) -> None:
             color="0.35", wrap=True)
 
 
+def _interval(rows: pd.DataFrame, acc_col: str):
+    """(lower, upper) error-bar lengths (fractions) of the seed t-interval, or (None, None)
+    when the rows have no interval (one seed, or C-simulation accuracy)."""
+    lo_col, hi_col = f"{acc_col}_ci_low", f"{acc_col}_ci_high"
+    if lo_col not in rows.columns or rows[lo_col].isna().all():
+        return None, None
+    return ((rows[acc_col] - rows[lo_col]).fillna(0).to_numpy(),
+            (rows[hi_col] - rows[acc_col]).fillna(0).to_numpy())
+
+
+def _level(group: pd.DataFrame) -> float:
+    return float(group["confidence"].iloc[0]) if "confidence" in group else 0.95
+
+
 def split_fabric(rows: pd.DataFrame, resource: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows drawn on the ``resource`` axis, fabric designs left out of it). On the DSP
     axis a design with 0 DSP that still multiplies (its products in LUTs) is not free,
@@ -224,11 +238,20 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
         st = objective_style(obj)
         ax.plot(rows[resource], 100.0 * rows[acc_col], label=obj, color=st["color"],
                 marker=st["marker"], linestyle=st["linestyle"], alpha=0.9)
+        low, high = _interval(rows, acc_col)
+        if low is not None:
+            ax.errorbar(rows[resource], 100.0 * rows[acc_col],
+                        yerr=[100.0 * low, 100.0 * high], fmt="none",
+                        ecolor=st["color"], elinewidth=0.8, capsize=2, alpha=0.8)
         for xv, yv, b in zip(rows[resource], 100.0 * rows[acc_col], rows["budget"],
                              strict=True):
             ax.annotate(f"b{b:g}", (xv, yv), xytext=(3, 3), textcoords="offset points",
                         fontsize=6, color=st["color"])
     ax.plot([base[resource]], [base_acc], label="baseline (unpruned)", **BASELINE_STYLE)
+    low, high = _interval(group.loc[[base.name]], acc_col)
+    if low is not None:
+        ax.errorbar([base[resource]], [base_acc], yerr=[100.0 * low, 100.0 * high],
+                    fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
     ax.set_xlabel(RESOURCE_LABELS[resource])
     ax.set_ylabel(ACCURACY_LABELS[accuracy])
     ax.set_xlim(left=0)
@@ -245,6 +268,9 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
                 + "\n".join(listed[:4]) + more, transform=ax.transAxes, ha="right",
                 va="bottom", fontsize=7, color="0.3")
     title = f"accuracy vs {RESOURCE_NAMES[resource]}"
+    n_seeds = int(group["n_seeds"].max()) if "n_seeds" in group else 1
+    if acc_col == "accuracy_torch" and n_seeds > 1:
+        title += f" (mean of {n_seeds} seeds, {_level(group):.0%} t-interval bars)"
     if skipped:
         title += f" ({skipped} model(s) without {acc_col} not shown)"
     ax.set_title(_group_title(dataset, variant, rf, title, group))

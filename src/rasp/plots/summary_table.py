@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rasp import results
+from rasp import results, stats
 from rasp.atomic import write_text_atomic
 from rasp.plots.style import (
     describe_data_source,
@@ -51,18 +51,72 @@ class SummaryError(ValueError):
     """``summary.csv`` is missing columns or rows the figures and the table need."""
 
 
-def load_summary(path: str | Path) -> pd.DataFrame:
-    """Read and check ``summary.csv``; return it with normalised dtypes.
+def load_summary(path: str | Path, tolerance: float | None = None,
+                 confidence: float = 0.95, accuracy: str = "torch") -> pd.DataFrame:
+    """Read and check ``summary.csv``; return one row per sweep point with normalised
+    dtypes (:func:`seed_means` of the seed replicates).
 
     ``reuse_factor`` becomes int, ``budget`` float (NaN for baselines), ``objective`` and
-    the source columns str. Raises :class:`SummaryError` naming the problem.
+    the source columns str. With ``tolerance`` (a fraction), each pruned point also gets
+    the seed-statistics decision ``within_tolerance`` (:func:`rasp.stats.tolerance_test`).
+    Raises :class:`SummaryError` naming the problem.
     """
     path = Path(path)
     if not path.is_file():
         raise SummaryError(f"{path} does not exist: run the HLS stage first (rule producing "
                            "results/summary.csv)")
     df = pd.read_csv(path)
-    return normalise_summary(df, str(path))
+    return seed_means(normalise_summary(df, str(path)), tolerance, confidence, accuracy)
+
+
+#: Columns replaced by their mean over seed replicates in :func:`seed_means`.
+MEAN_COLUMNS = ("accuracy_torch", "baseline_accuracy", "dsp", "bram_18k", "lut", "ff",
+                "latency_cycles", "multipliers", "baseline_dsp", "baseline_bram_18k",
+                "dsp_reduction", "bram_reduction", "solve_seconds")
+
+
+def seed_means(summary: pd.DataFrame, tolerance: float | None = None,
+               confidence: float = 0.95, accuracy: str = "torch") -> pd.DataFrame:
+    """One row per sweep point (:data:`rasp.stats.POINT_KEYS`) of a per-replicate summary.
+
+    The row is replicate 0's (its HLS-stage columns: ``accuracy_csim``, strategy, flow,
+    ...), with :data:`MEAN_COLUMNS` replaced by their seed means and the columns
+    ``n_seeds``, ``accuracy_torch_sem``, ``accuracy_torch_ci_low`` /
+    ``accuracy_torch_ci_high`` (two-sided ``confidence`` t-interval, fractions) added.
+    With ``tolerance`` and ``accuracy == "torch"``, ``within_tolerance`` (the one-sided
+    paired test of :func:`rasp.stats.tolerance_test`), ``tolerance_test`` and
+    ``tolerance`` are added and the best-model rule reads them instead of comparing the
+    means. A summary without a ``replicate`` column is one replicate.
+    """
+    df = summary.copy()
+    if "replicate" not in df.columns:
+        df["replicate"] = 0
+    df["replicate"] = pd.to_numeric(df["replicate"], errors="coerce").fillna(0).astype(int)
+    agg = stats.aggregate_summary(df, tolerance if tolerance is not None else 0.0,
+                                  confidence, ACCURACY_COLUMNS["torch"])
+    first = (df.sort_values("replicate").drop_duplicates(list(stats.POINT_KEYS))
+             .reset_index(drop=True))
+    keyed = agg.set_index(list(stats.POINT_KEYS))
+    rows = []
+    for _, row in first.iterrows():
+        a = keyed.loc[tuple(row[k] for k in stats.POINT_KEYS)]
+        row = row.copy()
+        for col in MEAN_COLUMNS:
+            mean_col = {"accuracy_torch": "accuracy_mean",
+                        "baseline_accuracy": "baseline_accuracy_mean"}.get(col, f"{col}_mean")
+            if col in row.index and mean_col in a.index:
+                row[col] = a[mean_col]
+        row["n_seeds"] = int(a["n_seeds"])
+        row["accuracy_torch_sem"] = a["accuracy_sem"]
+        row["accuracy_torch_ci_low"] = a["accuracy_ci_low"]
+        row["accuracy_torch_ci_high"] = a["accuracy_ci_high"]
+        row["confidence"] = float(confidence)
+        if tolerance is not None and accuracy == "torch":
+            row["within_tolerance"] = bool(a["within_tolerance"])
+            row["tolerance_test"] = a["tolerance_test"]
+            row["tolerance"] = float(tolerance)
+        rows.append(row)
+    return pd.DataFrame(rows).reset_index(drop=True)
 
 
 def normalise_summary(df: pd.DataFrame, name: str = "summary") -> pd.DataFrame:
@@ -166,6 +220,13 @@ def select_best(group: pd.DataFrame, tolerance: float, select_by: str = "dsp",
                            f"{base['reuse_factor']} has no {acc_col}: set figures.accuracy to "
                            "'torch' or simulate the baseline")
     pr = _rule_frame(pruned_rows(group), acc_col)
+    if "within_tolerance" in pr.columns:
+        decided_at = set(pr["tolerance"].dropna())
+        if decided_at - {float(tolerance)} or accuracy != "torch":
+            raise SummaryError(
+                f"the summary's within_tolerance was decided at tolerance {sorted(decided_at)} "
+                f"on torch accuracy; asked for {tolerance} on {accuracy}: load it with "
+                "load_summary(path, tolerance) of the same tolerance")
     picks = []
     for _objective, rows in pr.groupby("objective", sort=False):
         label = results.select_best(rows, base, tolerance, select_by, acc_col)
@@ -321,12 +382,12 @@ def render_markdown(table: pd.DataFrame, summary: pd.DataFrame, tolerance: float
 
 def write_summary_markdown(summary_csv: str | Path, out_md: str | Path, tolerance: float,
                            select_by: Mapping[str, str] | str = "dsp",
-                           accuracy: str = "torch") -> pd.DataFrame:
+                           accuracy: str = "torch", confidence: float = 0.95) -> pd.DataFrame:
     """Build the table from ``summary_csv`` and write it to ``out_md`` atomically.
 
     Returns the table DataFrame (see :func:`build_table`).
     """
-    summary = load_summary(summary_csv)
+    summary = load_summary(summary_csv, tolerance, confidence, accuracy)
     table = build_table(summary, tolerance, select_by, accuracy)
     write_text_atomic(out_md, render_markdown(table, summary, tolerance, accuracy))
     return table
