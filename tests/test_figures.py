@@ -388,3 +388,17 @@ def test_accuracy_figure_draws_seed_error_bars(tmp_path):
     out = R.plot_accuracy_vs_resource(summary, "jets", "float", 1, "dsp",
                                       [tmp_path / "acc.png"], tolerance=0.01)
     assert out[0].stat().st_size > 0
+
+
+def test_summary_markdown_reports_seed_statistics(tmp_path):
+    out = tmp_path / "summary.md"
+    S.write_summary_markdown(_replicated(tmp_path, 0.002), out, 0.01, SELECT)
+    text = out.read_text()
+    assert "## Seed statistics" in text and "3 seeds per point" in text
+    # RF 1 dsp: b10 fails the test with this spread, b50 passes
+    assert "| jets | float | 1 | dsp | 50 |" in text
+    assert "Against unstructured pruning" in text
+    assert "no difference" in text or "better" in text or "worse" in text
+    single = tmp_path / "single.md"
+    S.write_summary_markdown(FIXTURE / "summary.csv", single, 0.01, SELECT)
+    assert "Seed statistics" not in single.read_text()

@@ -389,5 +389,74 @@ def write_summary_markdown(summary_csv: str | Path, out_md: str | Path, toleranc
     """
     summary = load_summary(summary_csv, tolerance, confidence, accuracy)
     table = build_table(summary, tolerance, select_by, accuracy)
-    write_text_atomic(out_md, render_markdown(table, summary, tolerance, accuracy))
+    text = render_markdown(table, summary, tolerance, accuracy)
+    per_seed = normalise_summary(pd.read_csv(summary_csv), str(summary_csv))
+    if "replicate" in per_seed.columns and per_seed["replicate"].nunique() > 1:
+        text += render_seed_statistics(per_seed, tolerance, confidence)
+    write_text_atomic(out_md, text)
     return table
+
+
+def _fmt_interval(mean: float, low: float, high: float) -> str:
+    if pd.isna(mean):
+        return "–"
+    if pd.isna(low):
+        return f"{100 * mean:.2f}"
+    return f"{100 * mean:.2f} [{100 * low:.2f}, {100 * high:.2f}]"
+
+
+def render_seed_statistics(per_seed: pd.DataFrame, tolerance: float,
+                           confidence: float = 0.95) -> str:
+    """Markdown of the seed statistics (:mod:`rasp.stats`) of a per-replicate summary:
+    per series the smallest budget within tolerance, and every objective against
+    unstructured pruning at the same budget (paired by seed)."""
+    agg = stats.aggregate_summary(per_seed, tolerance, confidence)
+    smallest = stats.smallest_budget_within_tolerance(agg)
+    compare = stats.compare_objectives(per_seed, "unstructured", confidence)
+    n = int(agg["n_seeds"].max())
+    lines = [
+        "## Seed statistics",
+        "",
+        f"{n} seeds per point (training seed and pruning seed). Accuracies are seed means "
+        f"with {confidence:.0%} Student-t intervals over seeds, in %. A point is within "
+        f"tolerance when the one-sided {confidence:.0%} lower bound of its mean accuracy "
+        f"relative to the same seed's baseline is >= {1 - tolerance:.3g} (a paired one-sided "
+        "t-test; docs/statistics.md).",
+        "",
+        "### Smallest budget within tolerance",
+        "",
+        "| dataset | variant | RF | objective | budget (%) | accuracy (%) | baseline (%) |",
+        "|---|---|---:|---|---:|---:|---:|",
+    ]
+    for r in smallest.itertuples():
+        if pd.isna(r.budget):
+            lines.append(f"| {r.dataset} | {r.variant} | {r.reuse_factor} | {r.objective} | "
+                         "none passes | – | – |")
+            continue
+        lines.append(
+            f"| {r.dataset} | {r.variant} | {r.reuse_factor} | {r.objective} | "
+            f"{r.budget:g} | {_fmt_interval(r.accuracy_mean, r.accuracy_ci_low, r.accuracy_ci_high)}"
+            f" | {100 * r.baseline_accuracy_mean:.2f} |")
+    if not compare.empty:
+        lines += [
+            "",
+            "### Against unstructured pruning at the same budget",
+            "",
+            "Difference in accuracy (objective minus unstructured, points, paired by seed) "
+            f"with its {confidence:.0%} interval; an interval that contains 0 is reported as "
+            "no difference.",
+            "",
+            "| dataset | variant | RF | budget (%) | objective | DSP | unstr. DSP | BRAM_18K "
+            "| unstr. BRAM_18K | difference (points) | verdict |",
+            "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in compare.itertuples():
+            diff = _fmt_interval(r.accuracy_diff_mean, r.accuracy_diff_ci_low,
+                                 r.accuracy_diff_ci_high)
+            lines.append(
+                f"| {r.dataset} | {r.variant} | {r.reuse_factor} | {r.budget:g} | "
+                f"{r.objective} | {_fmt(r.dsp_mean)} | {_fmt(r.reference_dsp_mean)} | "
+                f"{_fmt(r.bram_18k_mean)} | {_fmt(r.reference_bram_18k_mean)} | {diff} | "
+                f"{r.verdict} |")
+    lines.append("")
+    return "\n".join(lines)
