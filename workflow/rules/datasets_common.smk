@@ -12,6 +12,8 @@ PYTHIA_PHYSICS_KEYS = (
     "max_abs_eta",
     "feature_backend",
     "events_per_batch",
+    "boson_production",
+    "wprime_mass_gev",
 )
 OPENML_TABLE = "resources/jets/openml/hls4ml_lhc_jets_hlf.arff"
 OPENML_DESCRIPTION = "resources/jets/openml/description.json"
