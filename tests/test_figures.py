@@ -275,6 +275,9 @@ def _workflow_with_results(tmp_path: Path) -> Path:
                             for d, v in value.items()}
         else:
             cfg[section] = value
+    # the fixture is one seed replicate and has distributed-arithmetic results of jets
+    cfg["replicates"] = 1
+    cfg.setdefault("hls", {})["da"] = ["jets"]
     (wf / "config").mkdir()
     (wf / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     shutil.copytree(FIXTURE, wf / "results", ignore=shutil.ignore_patterns("config.yaml"))
