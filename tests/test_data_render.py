@@ -59,3 +59,73 @@ def test_render_settings_validation():
         rd.DigitRenderSettings.from_dict({"colour": "red"})
     with pytest.raises(ValueError, match="n_images"):
         rd.render_digits(0, seed=1)
+
+
+CLEAN = {
+    "max_distractors": 0, "max_rotation_deg": 0, "max_shear": 0, "saturation": [1, 1],
+    "outline_prob": 0, "drop_shadow_prob": 0, "texture_strength": [0, 0], "pattern_prob": 0,
+    "edge_prob": 0, "max_blobs": 0, "clutter_text_prob": 0, "occluder_prob": 0,
+    "shadow_prob": 0, "gradient_strength": 0, "contrast_scale": [1, 1], "brightness": [0, 0],
+    "gamma": [1, 1], "lowres_prob": 0, "blur_sigma_px": [0, 0], "noise_std": [0, 0],
+    "jpeg_prob": 0, "digit_height_px": [16, 20], "max_shift_px": 2.0,
+}
+
+
+def test_labelled_digit_is_centred_with_its_drawn_height():
+    """With every clutter and degradation switched off, one digit of 16-20 px sits
+    within the allowed shift of the centre: the label belongs to the middle digit."""
+    settings = rd.DigitRenderSettings.from_dict(CLEAN)
+    x, _, _ = rd.render_digits(40, seed=3, settings=settings)
+    for img in x.transpose(3, 0, 1, 2).astype(float):
+        background = img[0, 0]
+        ink = np.abs(img - background).sum(axis=-1) > 30
+        rows, cols = np.nonzero(ink)
+        assert rows.size > 10
+        height = rows.max() - rows.min() + 1
+        assert 14 <= height <= 22
+        centre = 15.5
+        assert abs(0.5 * (rows.max() + rows.min()) - centre) <= 2.0 + 1.5
+        assert abs(0.5 * (cols.max() + cols.min()) - centre) <= 2.0 + 1.5
+
+
+def test_degradations_change_the_clean_image():
+    """Each degradation knob, switched on alone, changes the otherwise clean render."""
+    clean = rd.render_digits(8, seed=5, settings=rd.DigitRenderSettings.from_dict(CLEAN))[0]
+    for knob in ({"jpeg_prob": 1.0}, {"noise_std": [0.05, 0.05]}, {"lowres_prob": 1.0},
+                 {"occluder_prob": 1.0}, {"texture_strength": [0.1, 0.1]}):
+        s = rd.DigitRenderSettings.from_dict({**CLEAN, **knob})
+        assert not np.array_equal(rd.render_digits(8, seed=5, settings=s)[0], clean), knob
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"jpeg_prob": 1.5}, "jpeg_prob=1.5 is a probability"),
+    ({"blur_sigma_px": [1.0, 0.5]}, "blur_sigma_px=.* lo <= hi"),
+    ({"noise_std": [-0.1, 0.1]}, "noise_std=.* must not be negative"),
+    ({"jpeg_quality": [0, 100]}, "jpeg_quality"),
+])
+def test_bad_render_ranges_fail_naming_the_field(bad, message):
+    with pytest.raises(ValueError, match=message):
+        rd.DigitRenderSettings.from_dict(bad)
+
+
+def test_workflow_schema_lists_exactly_the_render_settings():
+    """The config schema and the dataclass name the same keys (one is not stale)."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load(
+        (Path(__file__).parents[1] / "workflow/schemas/datasets.schema.yaml").read_text())
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "render" in node and isinstance(node["render"], dict) \
+                    and "properties" in node["render"]:
+                found.append(set(node["render"]["properties"]))
+            for v in node.values():
+                walk(v)
+
+    walk(schema)
+    assert found == [{f.name for f in fields(rd.DigitRenderSettings)}]
