@@ -79,7 +79,10 @@ def test_parse_precision_forms():
     assert parse_precision("ap_int<6>") == FixedType(6, 6, True)
     assert parse_precision("fixed<18,8,TRN,WRAP,0>").width == 18
     assert parse_precision("ap_ufixed<8,0>").signed_width == 9
-    for bad in ("auto", "float", "ap_fixed<16>", "ap_fixed<16,6,FOO>"):
+    # every mode hls4ml knows, as hls4ml's own parser reads it
+    conv = parse_precision(" ap_fixed<16,6,AP_RND_CONV,AP_SAT_SYM> ")
+    assert (conv.rounding, conv.saturation) == ("AP_RND_CONV", "AP_SAT_SYM")
+    for bad in ("auto", "float", "ap_fixed<16>", "ap_fixed<16,6,FOO>", "ap_fixed<0,0>", "x"):
         with pytest.raises(PrecisionError):
             parse_precision(bad)
 

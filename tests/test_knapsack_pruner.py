@@ -47,7 +47,7 @@ def _toy(seed=0):
     return model, x, y
 
 
-@pytest.mark.parametrize("objective", ["dsp", "neurons"])
+@pytest.mark.parametrize("objective", ["dsp", "neurons", "unstructured"])
 def test_masks_survive_the_users_training_and_never_grow(objective):
     model, x, y = _toy()
     target = HardwareTarget(model, {"precision": "ap_fixed<16,6>"}, reuse_factor=2,
@@ -91,7 +91,7 @@ def test_pruner_refuses_objectives_it_cannot_solve_and_bad_budgets():
     model, _, _ = _toy()
     target = HardwareTarget(model, {"precision": "ap_fixed<16,6>"}, reuse_factor=2,
                             input_shape=(8,))
-    with pytest.raises(ValueError, match="csd and unstructured"):
+    with pytest.raises(ValueError, match="csd: rasp.prune.pruner.prune"):
         KnapsackPruner(target, objective="csd")
     with pytest.raises(ValueError, match="fraction in"):
         KnapsackPruner(target).step(1.5)
@@ -110,3 +110,23 @@ def test_lut_da_budget_is_met_by_the_re_traced_design():
     sel = pruner.step(0.5)
     assert sel.meets_budget and pruner.baseline["lut_da"] > 0
     assert target.lut_da(pruner.masks) <= 0.5 * pruner.baseline["lut_da"] + 1e-9
+
+
+def test_unstructured_keeps_the_globally_best_single_weights_within_the_dsp_budget():
+    """The comparison method in a user's loop: the same budget, single weights ranked by
+    the same (layer-mean normalised) importance; every pruned hidden weight scores below
+    every kept one."""
+    from rasp.prune.importance import normalise
+
+    model, _, _ = _toy(seed=1)
+    target = HardwareTarget(model, {"precision": "ap_fixed<16,6>"}, reuse_factor=2,
+                            input_shape=(8,))
+    importance = MagnitudeImportance()
+    scores = normalise(importance(target), importance.normalisation, None)
+    pruner = KnapsackPruner(target, objective="unstructured", importance=importance)
+    sel = pruner.step(0.5)
+    assert sel.meets_budget and pruner.resources_now()["dsp"] <= 0.5 * pruner.baseline["dsp"]
+    hidden = target.params[0]  # the output layer is kept whole (keep_output_layer)
+    kept, s = pruner.masks[hidden], scores[hidden]
+    assert 0 < int(kept.sum()) < kept.numel()
+    assert float(s[kept].min()) >= float(s[~kept].max())

@@ -7,20 +7,12 @@ sets the BRAM word layout and, with the input type, the DSPs per multiplication.
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import numpy as np
-
-_ROUNDING = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF",
-             "AP_RND_CONV")
-_SATURATION = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
-
-_FIXED_RE = re.compile(
-    r"^\s*(?:ap_)?(?P<kind>u?fixed)\s*<\s*(?P<w>-?\d+)\s*,\s*(?P<i>-?\d+)\s*"
-    r"(?:,\s*(?P<rnd>[A-Za-z_]+)\s*)?(?:,\s*(?P<sat>[A-Za-z_]+)\s*)?(?:,\s*\d+\s*)?>\s*$"
-)
-_INT_RE = re.compile(r"^\s*(?:ap_)?(?P<kind>u?int)\s*<\s*(?P<w>\d+)\s*>\s*$")
 
 
 class PrecisionError(ValueError):
@@ -60,47 +52,46 @@ class FixedType:
         return f"{name}<{self.width},{self.integer}{extra}>"
 
 
-def _mode(value: str | None, allowed: tuple[str, ...], default: str, text: str) -> str:
-    if value is None:
-        return default
-    name = value.upper()
-    if not name.startswith("AP_"):
-        name = "AP_" + name
-    if name not in allowed:
-        raise PrecisionError(f"unknown mode {value!r} in precision {text!r}; allowed: {allowed}")
-    return name
+@cache
+def _hls4ml_precision_parser() -> Callable[[str], Any]:
+    """hls4ml's own precision-string parser (the one its converter applies to configs)."""
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    return FPGABackend.convert_precision_string
 
 
 def parse_precision(text: str | FixedType) -> FixedType:
-    """Parse ``ap_fixed<W,I[,RND,SAT]>``, ``ap_ufixed<...>``, ``ap_int<W>``, ``ap_uint<W>``.
+    """Parse ``ap_fixed<W,I[,RND,SAT[,N]]>``, ``ap_ufixed<...>``, ``ap_int<W>``, ``ap_uint<W>``.
 
-    The short hls4ml spellings ``fixed<16,6>``, ``ufixed<...>``, ``int<8>``, ``uint<8>`` are
-    accepted too. ``auto`` and float types are rejected: the hardware model needs the
-    declared width.
+    hls4ml's own parser reads the string (so the short spellings ``fixed<16,6>``,
+    ``int<8>`` and the modes with or without ``AP_`` are what hls4ml accepts); this adds
+    the checks the hardware model needs: ``auto`` and float types are rejected (the model
+    needs the declared width) and the width must be >= 1.
     """
     if isinstance(text, FixedType):
         return text
     if not isinstance(text, str):
         raise PrecisionError(f"precision must be a string like 'ap_fixed<16,6>', got {text!r}")
-    m = _FIXED_RE.match(text)
-    if m:
-        width, integer = int(m["w"]), int(m["i"])
-        rnd = _mode(m["rnd"], _ROUNDING, "AP_TRN", text)
-        sat = _mode(m["sat"], _SATURATION, "AP_WRAP", text)
-        signed = m["kind"] == "fixed"
-    else:
-        m = _INT_RE.match(text)
-        if not m:
-            raise PrecisionError(
-                f"cannot read precision {text!r}: expected e.g. 'ap_fixed<16,6>', "
-                "'ap_ufixed<8,0>', 'ap_int<8>' (hls4ml 'auto' must be resolved first)"
-            )
-        width = integer = int(m["w"])
-        rnd, sat = "AP_TRN", "AP_WRAP"
-        signed = m["kind"] == "int"
-    if width < 1:
-        raise PrecisionError(f"precision {text!r} has width {width} < 1")
-    return FixedType(width, integer, signed, rnd, sat)
+    hint = ("expected e.g. 'ap_fixed<16,6>', 'ap_ufixed<8,0>', 'ap_int<8>' "
+            "(hls4ml 'auto' must be resolved first)")
+    try:
+        parsed = _hls4ml_precision_parser()(text.strip())
+    except (ValueError, KeyError, IndexError) as err:
+        raise PrecisionError(f"cannot read precision {text!r} ({err!r}): {hint}") from None
+    from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
+
+    if not isinstance(parsed, (FixedPrecisionType, IntegerPrecisionType)):
+        raise PrecisionError(
+            f"cannot read precision {text!r}: hls4ml reads it as {type(parsed).__name__}; {hint}")
+    if parsed.width < 1:
+        raise PrecisionError(f"precision {text!r} has width {parsed.width} < 1")
+    rounding = getattr(parsed, "rounding_mode", None)
+    saturation = getattr(parsed, "saturation_mode", None)
+    return FixedType(
+        int(parsed.width), int(parsed.integer), bool(parsed.signed),
+        f"AP_{rounding.name}" if rounding is not None else "AP_TRN",
+        f"AP_{saturation.name}" if saturation is not None else "AP_WRAP",
+    )
 
 
 def quantize_to_int(values: np.ndarray, ftype: FixedType) -> np.ndarray:

@@ -36,12 +36,13 @@ from torch.nn.utils import prune as torch_prune
 from rasp.prune.config import OBJECTIVE_RESOURCES, RESOURCES
 from rasp.prune.importance import normalise, structure_values, taylor_scores
 from rasp.prune.masks import Masks
-from rasp.prune.selection import Selection, forced_items, select_knapsack
+from rasp.prune.selection import Selection, forced_items, select_knapsack, select_unstructured
 from rasp.prune.target import HardwareTarget
 
 #: Objectives a :class:`KnapsackPruner` solves (csd needs the workflow's rounding and
-#: frozen-weight training: use :func:`rasp.prune.pruner.prune`).
-PRUNER_OBJECTIVES = ("dsp", "bram", "dsp+bram", "lut_da", "neurons")
+#: frozen-weight training: use :func:`rasp.prune.pruner.prune`). ``unstructured`` is the
+#: comparison method: single weights ranked by the same importance, kept up to the budget.
+PRUNER_OBJECTIVES = ("dsp", "bram", "dsp+bram", "lut_da", "neurons", "unstructured")
 
 #: An importance: ``importance(target) -> {weight name: score tensor}`` (higher = keep).
 Importance = Callable[[HardwareTarget], Mapping[str, torch.Tensor]]
@@ -92,9 +93,9 @@ class TaylorImportance:
 class KnapsackPruner:
     """Resource-aware structured pruning of ``target.model`` by one knapsack per step.
 
-    ``objective``: dsp | bram | dsp+bram | lut_da | neurons (see docs/pruning.md);
-    ``resources``: budgeted resources of ``neurons`` (default ``("dsp",)``; the other
-    objectives budget their own). ``importance``: a callable ``(target) -> {weight name: scores}``
+    ``objective``: dsp | bram | dsp+bram | lut_da | neurons | unstructured (see
+    docs/pruning.md); ``resources``: budgeted resources of ``neurons`` and ``unstructured``
+    (default ``("dsp",)``; the other objectives budget their own). ``importance``: a callable ``(target) -> {weight name: scores}``
     (higher = keep; default :class:`MagnitudeImportance`). ``solver``: milp | dp | greedy, with
     ``time_limit`` (s) and ``gap`` (relative) for the MILP. The unpruned resources are
     measured when the pruner is made (:attr:`baseline`); budgets are fractions of them.
@@ -108,7 +109,7 @@ class KnapsackPruner:
                  logger: logging.Logger | None = None):
         if objective not in PRUNER_OBJECTIVES:
             raise ValueError(f"KnapsackPruner objective {objective!r}; expected one of "
-                             f"{PRUNER_OBJECTIVES} (csd and unstructured: rasp.prune.pruner.prune)")
+                             f"{PRUNER_OBJECTIVES} (csd: rasp.prune.pruner.prune)")
         self.target = target
         self.objective = objective
         self.importance = importance if importance is not None else MagnitudeImportance()
@@ -157,19 +158,32 @@ class KnapsackPruner:
             raise KeyError(f"the importance returned no scores for {missing}")
         scores = normalise({p: scores[p] for p in target.params},
                            getattr(self.importance, "normalisation", "none"), masks)
+        step_budget = {r: float(budget) * self.baseline[r] for r in self.resources}
+
+        def estimate(m: Masks) -> dict[str, float]:
+            return target.resources(m, self.resources)
+
+        if self.objective == "unstructured":
+            sel = select_unstructured(scores, masks, budget=step_budget, estimate=estimate,
+                                      output_param=target.params[-1],
+                                      keep_output_layer=self.keep_output_layer,
+                                      logger=self.log)
+            return self._applied(sel, budget, step_budget)
         items, fixed = target.items(self.objective, self.resources, masks)
         values = structure_values(scores, items.value_members, items.n)
         alive = items.alive(masks)
         forced = forced_items(items, values, alive, self.keep_output_layer)
-        step_budget = {r: float(budget) * self.baseline[r] for r in self.resources}
         sel = select_knapsack(
             items, values, alive, forced, budget=step_budget, fixed=fixed,
-            estimate=lambda m: target.resources(m, self.resources), model=target.model,
+            estimate=estimate, model=target.model,
             params=target.params, previous=masks, method=self.solver,
             time_limit=self.time_limit, gap=self.gap, repair_iterations=self.repair_iterations,
             additive=self.objective not in ("neurons", "lut_da"),
             seed=self.seed + self.steps, logger=self.log,
         )
+        return self._applied(sel, budget, step_budget)
+
+    def _applied(self, sel: Selection, budget: float, step_budget: dict[str, float]) -> Selection:
         self.apply(sel.masks)
         self.log.info("step %d: budget %.1f%% %s -> %s (%s)", self.steps, 100 * budget,
                       step_budget, sel.achieved, "meets" if sel.meets_budget else "EXCEEDS")
