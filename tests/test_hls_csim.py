@@ -8,6 +8,7 @@ name the overflowing layer.
 from __future__ import annotations
 
 import json
+import logging
 import tarfile
 
 import numpy as np
@@ -170,7 +171,7 @@ def test_inputs_that_do_not_belong_together_are_refused(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_too_narrow_precision_fails_naming_the_layer(tmp_path):
+def test_too_narrow_precision_fails_naming_the_layer(tmp_path, caplog):
     torch.manual_seed(0)
     model = build_model("jet_mlp", n_features=6, hidden=[12], n_classes=3).eval()
     with torch.no_grad():
@@ -187,6 +188,73 @@ def test_too_narrow_precision_fails_naming_the_layer(tmp_path):
     assert "below the threshold 95.00%" in msg
     assert "Widen the precision of layer 'fc1'" in msg
     assert "INTEGER bits" in msg and "OVERFLOW" in msg
+    # not enforced: the same diagnosis becomes a warning and the result records the failure
+    with caplog.at_level(logging.WARNING, logger="rasp.hls.csim"):
+        res = run_csim(conv, model, x, np.zeros(300, dtype=int), min_agreement=0.95,
+                       diagnose_samples=64, enforce=False)
+    assert not res.agreement_passed and res.agreement < 0.95
+    assert res.deviations and res.deviations[0]["layer"] == "fc1"
+    assert any("Widen the precision of layer 'fc1'" in r.getMessage() for r in caplog.records)
+
+
+def _narrow_run(tmp_path, data_path, data, options):
+    """run_hls of a model that disagrees in fixed point (fc1 outputs ~ +-20 in
+    ap_fixed<8,3>), recorded as a pruned model far below its baseline's accuracy."""
+    torch.manual_seed(0)
+    model = build_model("jet_mlp", n_features=6, hidden=[12], n_classes=3).eval()
+    with torch.no_grad():
+        model.fc1.weight.mul_(6.0)
+    folder = tmp_path / "narrow"
+    save_checkpoint(folder / "model.pt", model, {"variant": "float", "seed": 0,
+                                                 "data_source": "synthetic"})
+    hw = dict(HW, precision="ap_fixed<8,3>")
+    metrics = {"reuse_factor": 1, "hardware": HardwareSettings.from_dict(hw).to_dict(),
+               "test_accuracy": 0.3, "baseline_test_accuracy": 0.9}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    out = tmp_path / f"out_{options['agreement_check']}"
+    return out, _run(tmp_path, folder, data_path, out, run="dsp_rf1_b50", reuse_factor=1,
+                     hardware=hw, masks=None, options=options)
+
+
+def test_disagreement_of_a_model_outside_tolerance_is_recorded_not_fatal(tmp_path):
+    data_path, data = _data(tmp_path)
+    options = {"csim": "all", "csim_samples": 300, "cache_dir": str(tmp_path / "cache"),
+               "agreement_check": "within_tolerance"}
+    out, res = _narrow_run(tmp_path, data_path, data, options)
+    assert res["simulated"] and res["agreement"] < 0.95
+    assert not res["agreement_passed"] and not res["agreement_enforced"]
+    assert "outside 0.01" in res["agreement_enforced_reason"]
+    assert json.loads((out / "csim.json").read_text())["agreement_passed"] is False
+    # held to the threshold: the job fails and writes nothing
+    with pytest.raises(AgreementError, match="Widen the precision of layer 'fc1'"):
+        out, _ = _narrow_run(tmp_path, data_path, data, dict(options, agreement_check="all"))
+    assert not (tmp_path / "out_all" / "csim.json").exists()
+
+
+def test_saturation_below_a_relu_is_not_reported_as_the_overflow(tmp_path):
+    """A pruned neuron's constant output far below the type's minimum saturates, and the
+    ReLU after it maps it to 0 as it does the true value: no overflow to fix."""
+    from rasp.hls.csim import diagnose_layers
+
+    torch.manual_seed(0)
+    model = build_model("jet_mlp", n_features=6, hidden=[12], n_classes=3).eval()
+    with torch.no_grad():
+        model.fc1.weight[3] = 0.0
+        model.fc1.bias[3] = -50.0  # a dead neuron: constant -50, below -32
+    x = np.random.default_rng(0).normal(0, 1.0, (200, 6)).astype(np.float32)
+
+    def fc1(precision):
+        settings = HardwareSettings.from_dict(dict(HW, precision=precision))
+        conv = convert_model(model, make_hls_config(model, (6,), settings, 1),
+                             tmp_path / precision.replace("<", "_").replace(">", "_").replace(",", "_"))
+        compile_library(conv, None)
+        return next(d for d in diagnose_layers(conv, model, x) if d.layer == "fc1")
+
+    sat = fc1("ap_fixed<16,6,AP_RND,AP_SAT>")
+    assert sat.torch_min == pytest.approx(-50.0) and sat.saturated and not sat.overflow
+    assert sat.rel_error > 0  # the constant itself is clipped, it only cannot matter
+    wrap = fc1("ap_fixed<16,6>")  # wraps: -50 becomes +14, which the ReLU passes
+    assert wrap.overflow and not wrap.saturated
 
 
 def test_culprit_is_the_first_overflowing_layer_not_the_largest_error_jump():

@@ -92,6 +92,24 @@ def test_best_in_series_and_csim_selection():
     assert not should_simulate(HlsOptions(csim="none"), "baseline_rf1")[0]
 
 
+def test_agreement_is_fatal_for_baselines_and_models_within_tolerance_only():
+    from rasp.hls import must_agree
+
+    opts = HlsOptions(best_tolerance=0.01)
+    metrics = {"baseline_test_accuracy": 0.80}
+    assert must_agree(opts, "baseline", 0.10, {})[0]
+    # 0.80 * 0.99 = 0.792: 0.7925 is within, 0.79 is not
+    ok, why = must_agree(opts, "dsp", 0.7925, metrics)
+    assert ok and "within 0.01" in why
+    ok, why = must_agree(opts, "unstructured", 0.19, metrics)
+    assert not ok and "outside 0.01" in why and "0.8000" in why
+    assert must_agree(HlsOptions(best_tolerance=0.8), "unstructured", 0.19, metrics)[0]
+    assert must_agree(HlsOptions(agreement_check="all"), "unstructured", 0.19, metrics)[0]
+    assert must_agree(opts, "dsp", 0.19, {})[0]  # baseline unknown: held to the threshold
+    with pytest.raises(ValueError, match="agreement_check='some'.*within_tolerance"):
+        HlsOptions.from_dict({"agreement_check": "some"})
+
+
 def test_series_selection_file_is_stable_and_checked(tmp_path):
     import json
 

@@ -7,6 +7,7 @@ HLS_OPTION_KEYS = (
     "csim",
     "csim_samples",
     "min_agreement",
+    "agreement_check",
     "synthesize",
     "vivado_synth",
     "cache_dir",

@@ -56,10 +56,12 @@ from rasp.hls.csim import (
 )
 from rasp.hls.da import DaAgreementError, UnsupportedDaLayerError, run_da_flow, trace_hls_model
 from rasp.hls.pipeline import (
+    AGREEMENT_CHECKS,
     CSIM_MODES,
     HlsInputError,
     HlsOptions,
     best_in_series,
+    must_agree,
     parse_run,
     run_hls,
     should_simulate,
@@ -92,6 +94,7 @@ from rasp.hls.synth import SynthesisToolError, plan_synthesis, run_synthesis
 from rasp.hls.yosys import YosysError, YosysNotFoundError, YosysStat, parse_stat_json, run_yosys
 
 __all__ = [
+    "AGREEMENT_CHECKS",
     "CSIM_MODES",
     "RESOURCE_COLUMNS",
     "SUMMARY_COLUMNS",
@@ -121,6 +124,7 @@ __all__ = [
     "YosysStat",
     "archive_project",
     "best_in_series",
+    "must_agree",
     "build_da_summary",
     "build_summary",
     "canonical_strategy",

@@ -289,7 +289,10 @@ class LayerDeviation:
 
     ``rel_error``: RMS(csim - torch) / RMS(torch); ``jump``: its increase over the
     previous compared layer; ``overflow``: the float output leaves the range of the
-    layer's declared result type ``[type_min, type_max]``.
+    layer's declared result type ``[type_min, type_max]`` in a way that changes the
+    result; ``saturated``: it leaves it only below ``type_min``, into a saturating type
+    read by a ReLU, which maps the saturated values to 0 as it maps the true ones (such
+    as the constant of a pruned channel): harmless, so not an ``overflow``.
     """
 
     layer: str  # hls4ml layer name
@@ -303,6 +306,12 @@ class LayerDeviation:
     max_abs_error: float
     jump: float = 0.0
     overflow: bool = False
+    saturated: bool = False
+
+
+def _saturates(precision: Any) -> bool:
+    """True for a fixed-point type that saturates (AP_SAT, AP_SAT_ZERO, AP_SAT_SYM)."""
+    return str(getattr(precision, "saturation_mode", "") or "").upper().startswith("SAT")
 
 
 def _type_range(precision: Any) -> tuple[float, float]:
@@ -380,11 +389,12 @@ def diagnose_layers(converted: ConvertedModel, model: nn.Module, x: np.ndarray) 
         for torch_name, hls_name in converted.layer_names.items():
             if torch_name in by_name:
                 refs[hls_name] = (torch_name, by_name[torch_name])
+    modules = {name: mod for name, _out, mod in records}
+    compared = [name for name in hls_layers if name in traced and name in refs]
     out: list[LayerDeviation] = []
     previous = 0.0
-    for name, layer in hls_layers.items():
-        if name not in traced or name not in refs:
-            continue
+    for k, name in enumerate(compared):
+        layer = hls_layers[name]
         ref_name, ref = refs[name]
         got = traced[name]
         if ref.ndim == 4 and got.ndim == 4 and got.shape[1:] == (ref.shape[2], ref.shape[3], ref.shape[1]):
@@ -397,11 +407,15 @@ def diagnose_layers(converted: ConvertedModel, model: nn.Module, x: np.ndarray) 
         rel = float(np.sqrt(np.mean(diff ** 2))) / rms_ref
         precision = layer.get_output_variable().type.precision
         lo, hi = _type_range(precision)
+        below, above = bool(ref.min() < lo), bool(ref.max() > hi)
+        next_ref = refs[compared[k + 1]][0] if k + 1 < len(compared) else None
+        harmless = (below and not above and _saturates(precision)
+                    and type(modules.get(next_ref)).__name__ in ("ReLU", "QuantReLU"))
         dev = LayerDeviation(
             layer=name, reference=ref_name, result_type=str(precision), type_min=lo, type_max=hi,
             torch_min=float(ref.min()), torch_max=float(ref.max()), rel_error=rel,
             max_abs_error=float(np.abs(diff).max()), jump=rel - previous,
-            overflow=bool(ref.min() < lo or ref.max() > hi),
+            overflow=(below or above) and not harmless, saturated=harmless,
         )
         previous = rel
         out.append(dev)
@@ -409,9 +423,9 @@ def diagnose_layers(converted: ConvertedModel, model: nn.Module, x: np.ndarray) 
 
 
 def culprit(deviations: list[LayerDeviation]) -> LayerDeviation | None:
-    """The first layer whose float output overflows its result type (an overflow wraps
-    around and spoils everything after it), else the layer whose error grows the most
-    (the first such layer on ties)."""
+    """The first layer whose float output overflows its result type (a wrapped or
+    saturated value spoils everything after it; see :class:`LayerDeviation` for the
+    harmless case), else the layer whose error grows the most (the first on ties)."""
     if not deviations:
         return None
     overflowing = [dev for dev in deviations if dev.overflow]
@@ -443,6 +457,12 @@ def widen_advice(dev: LayerDeviation, converted: ConvertedModel) -> str:
     return f"{where}: {what} (via {how})."
 
 
+def _flag(dev: LayerDeviation) -> str:
+    if dev.overflow:
+        return "  OVERFLOW"
+    return "  saturates below (ReLU next: harmless)" if dev.saturated else ""
+
+
 @dataclass
 class CsimResult:
     """C simulation vs PyTorch on ``n_samples`` test samples (fractions in [0, 1])."""
@@ -455,6 +475,7 @@ class CsimResult:
     mean_abs_diff: float
     predict_seconds: float
     min_agreement: float
+    agreement_passed: bool = True  # agreement >= min_agreement
     deviations: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -469,6 +490,7 @@ def run_csim(
     *,
     min_agreement: float,
     diagnose_samples: int = 256,
+    enforce: bool = True,
     logger: logging.Logger | None = None,
 ) -> CsimResult:
     """Predict ``x`` in C simulation and compare with PyTorch (library must be compiled).
@@ -476,6 +498,8 @@ def run_csim(
     Raises :class:`AgreementError` when the argmax agreement is below ``min_agreement``;
     the message names the layer to widen (:func:`diagnose_layers` on the first
     ``diagnose_samples`` samples where the two disagree, padded with agreeing ones).
+    With ``enforce=False`` the same message is logged as a warning instead and the result
+    says ``agreement_passed=False`` (with the per-layer ``deviations``).
     """
     logger = logger or log
     if len(x) == 0:
@@ -509,14 +533,18 @@ def run_csim(
         table = "\n".join(
             f"  {d.layer:<24} vs torch {d.reference:<12} rel. error {d.rel_error:9.4g} "
             f"({d.jump:+.4g})  type {d.result_type}  float range [{d.torch_min:.3g}, "
-            f"{d.torch_max:.3g}]{'  OVERFLOW' if d.overflow else ''}" for d in deviations)
+            f"{d.torch_max:.3g}]{_flag(d)}" for d in deviations)
         advice = widen_advice(worst, converted) if worst else (
             "no layer could be compared with PyTorch; inspect the hls4ml trace")
-        raise AgreementError(
+        message = (
             f"C simulation agrees with PyTorch on {result.agreement:.2%} of {result.n_samples} "
             f"samples, below the threshold {min_agreement:.2%} (hls.min_agreement). Fixed-point "
             f"accuracy {result.accuracy_csim:.4f} vs PyTorch {result.accuracy_torch:.4f}, max "
             f"|difference| {result.max_abs_diff:.4g}. Widen the precision of {advice}\n"
             f"Per-layer deviation (hls4ml trace vs PyTorch):\n{table}"
         )
+        if enforce:
+            raise AgreementError(message)
+        result.agreement_passed = False
+        logger.warning("%s", message)
     return result

@@ -206,14 +206,15 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 def check_agreement(design: DaDesign, x: np.ndarray, y: np.ndarray, reference: np.ndarray,
                     min_agreement: float, csim: np.ndarray | None = None,
-                    where: str = "") -> dict[str, Any]:
+                    where: str = "", enforce: bool = True) -> dict[str, Any]:
     """Compare the design's bit-exact outputs with PyTorch (and the C simulation).
 
     ``reference``: PyTorch outputs of ``x``; ``csim``: hls4ml C-simulation outputs of the
     same samples (optional). Returns ``n_samples``, ``accuracy_da`` (argmax vs ``y``),
     ``agreement`` (argmax agreement with PyTorch, a fraction), ``max_abs_diff`` (vs
     PyTorch) and, with ``csim``, ``agreement_csim`` / ``max_abs_diff_csim``. Raises
-    :class:`DaAgreementError` when ``agreement`` is below ``min_agreement``.
+    :class:`DaAgreementError` when ``agreement`` is below ``min_agreement`` (with
+    ``enforce=False``: a warning, and ``agreement_passed`` false in the report).
     """
     t0 = time.perf_counter()
     out = design.predict(x)
@@ -231,13 +232,17 @@ def check_agreement(design: DaDesign, x: np.ndarray, y: np.ndarray, reference: n
     if csim is not None:
         report["agreement_csim"] = _agreement(out, csim)
         report["max_abs_diff_csim"] = float(np.abs(out - csim).max())
-    if report["agreement"] < min_agreement:
-        raise DaAgreementError(
+    report["agreement_passed"] = report["agreement"] >= min_agreement
+    if not report["agreement_passed"]:
+        message = (
             f"{where}: the distributed-arithmetic design (da4ml's bit-exact model) agrees with "
             f"PyTorch on {report['agreement']:.4f} of {len(x)} samples, below hls.min_agreement"
             f"={min_agreement}; max |diff| {report['max_abs_diff']:.3g}. Widen the hardware "
             "precision (hardware.<dataset>.precision) or the QAT bit widths"
         )
+        if enforce:
+            raise DaAgreementError(message)
+        log.warning("%s", message)
     return report
 
 
@@ -283,7 +288,8 @@ def run_da_flow(converted: Any, x: np.ndarray, y: np.ndarray, reference: np.ndar
                 part: str, clock_period_ns: float, min_agreement: float,
                 out_dir: str | Path, workdir: str | Path, cache_dir: str | Path | None = None,
                 timeout_s: float | None = None, csim: np.ndarray | None = None,
-                where: str = "", logger: logging.Logger | None = None) -> dict[str, Any]:
+                where: str = "", enforce: bool = True,
+                logger: logging.Logger | None = None) -> dict[str, Any]:
     """Trace, check, write and synthesise the distributed-arithmetic design of one model.
 
     ``converted``: the hls4ml conversion (:class:`rasp.hls.convert.ConvertedModel`);
@@ -293,7 +299,8 @@ def run_da_flow(converted: Any, x: np.ndarray, y: np.ndarray, reference: np.ndar
     csim.json: da4ml ``cost`` (its LUT-equivalent estimate), ``latency`` (min, max adder
     depth), ``n_ops``, ``trace_seconds``, the agreement report, ``verilog_kb`` (size of
     the sources, kB), ``yosys`` (:class:`rasp.hls.yosys.YosysStat` as a dict),
-    ``yosys_cached`` and ``resource_source`` (``yosys``).
+    ``yosys_cached`` and ``resource_source`` (``yosys``). ``enforce``: as in
+    :func:`check_agreement`.
     """
     from rasp.hls.yosys import find_yosys, yosys_family
 
@@ -301,7 +308,7 @@ def run_da_flow(converted: Any, x: np.ndarray, y: np.ndarray, reference: np.ndar
     family = yosys_family(part)
     find_yosys()
     design = trace_hls_model(converted.hls_model, logger)
-    report = check_agreement(design, x, y, reference, min_agreement, csim, where)
+    report = check_agreement(design, x, y, reference, min_agreement, csim, where, enforce)
     logger.info("%s: da4ml design agrees with PyTorch on %.4f of %d samples (accuracy %.4f)",
                 where, report["agreement"], report["n_samples"], report["accuracy_da"])
     sources = write_verilog(design, out_dir, part=part, clock_period_ns=clock_period_ns)

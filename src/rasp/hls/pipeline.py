@@ -14,7 +14,8 @@ Order of work, and what fails the run (each with a message naming the problem):
    (:func:`rasp.hls.resources.check_multipliers`) and every quantity
    :func:`rasp.hardware.check_estimate_matches_generated` checks.
 5. C simulation when the run is selected (``hls.csim``): compile (cached), predict a
-   seeded subset of the test set, fail below ``hls.min_agreement``.
+   seeded subset of the test set, fail below ``hls.min_agreement`` (the models
+   ``hls.agreement_check`` holds to it; the others get a warning).
 6. Synthesis when ``hls.synthesize`` says so and the tool is on PATH.
 7. Write the outputs atomically; the project folder is a temporary directory.
 
@@ -30,7 +31,8 @@ objective), budget (percent, null for baselines), reuse_factor, data_source, see
 hardware.<dataset>), model_precision (float | QAT w<bits> a<bits>), strategy (the
 weight layers' strategies joined by ``+``), strategies / reuse_factors (per torch layer),
 accuracy_torch and n_test (PyTorch on the whole test set), simulated, csim_reason and,
-when simulated, n_samples, accuracy_csim, accuracy_torch_subset, agreement,
+when simulated, agreement_enforced / agreement_enforced_reason (:func:`must_agree`),
+agreement_passed, n_samples, accuracy_csim, accuracy_torch_subset, agreement,
 max_abs_diff, mean_abs_diff, predict_seconds, compile_seconds, library_cached,
 original_compile_seconds, min_agreement; always convert_seconds, hls_seconds (wall time
 of the whole run), resource_source, synthesis (plan and tool), multipliers
@@ -73,6 +75,8 @@ from rasp.hls.synth import SYNTHESIZE_MODES, plan_synthesis, run_synthesis
 log = logging.getLogger(__name__)
 
 CSIM_MODES = ("all", "best", "baselines", "none")
+#: ``hls.agreement_check``: which C-simulated models must reach ``hls.min_agreement``.
+AGREEMENT_CHECKS = ("within_tolerance", "all")
 BASELINE = "baseline"
 
 
@@ -91,7 +95,13 @@ class HlsOptions:
     LUT; the workflow fills ``select_by`` from ``figures.select_by``), or the most
     accurate one when none is within tolerance; ``baselines``; ``none``. ``csim_samples``: test
     samples simulated (a seeded subset, the same for every run of a dataset; 0 = all).
-    ``min_agreement``: minimum argmax agreement with PyTorch (fraction). ``synthesize``:
+    ``min_agreement``: minimum argmax agreement with PyTorch (fraction).
+    ``agreement_check``: which simulated models fail the run below it: ``all``, or
+    ``within_tolerance`` = the baselines and the pruned models whose PyTorch test accuracy
+    is within ``best_tolerance`` of their baseline's; any other model (one the best-model
+    rule already rejects, simulated as the most accurate of a series with none within
+    tolerance, or under ``csim: all``) has its agreement recorded and a warning logged
+    (:func:`must_agree`). ``synthesize``:
     auto | always | never; ``vivado_synth``: also run Vivado logic synthesis.
     ``cache_dir``: C-simulation library cache (null = no cache).
     ``archive_max_weights_mb``: weight files larger than this (MiB, together) are left
@@ -105,6 +115,7 @@ class HlsOptions:
     csim: str = "best"
     csim_samples: int = 2000
     min_agreement: float = 0.95
+    agreement_check: str = "within_tolerance"
     synthesize: str = "auto"
     vivado_synth: bool = False
     cache_dir: str | None = "results/hls_cache"
@@ -126,6 +137,9 @@ class HlsOptions:
         opts = cls(**data)
         if opts.csim not in CSIM_MODES:
             raise ValueError(f"hls.csim={opts.csim!r}; allowed: {list(CSIM_MODES)}")
+        if opts.agreement_check not in AGREEMENT_CHECKS:
+            raise ValueError(f"hls.agreement_check={opts.agreement_check!r}; allowed: "
+                             f"{list(AGREEMENT_CHECKS)}")
         if opts.synthesize not in SYNTHESIZE_MODES:
             raise ValueError(f"hls.synthesize={opts.synthesize!r}; allowed: {list(SYNTHESIZE_MODES)}")
         if not 0.0 <= float(opts.min_agreement) <= 1.0:
@@ -279,6 +293,32 @@ def should_simulate(options: HlsOptions, run: str,
         return True, (f"best pruned model of its series (tolerance {options.best_tolerance}, "
                       f"select_by {options.select_by})")
     return False, f"not the best pruned model of its series (that is {best})"
+
+
+def must_agree(options: HlsOptions, objective: str, accuracy: float,
+               metrics: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether a C-simulated model fails its run below ``hls.min_agreement``, and why.
+
+    ``accuracy``: the model's PyTorch test accuracy (fraction); ``metrics``: its pruning
+    ``metrics.json`` (read: ``baseline_test_accuracy``). Under ``agreement_check:
+    within_tolerance`` a pruned model outside ``best_tolerance`` of its baseline is not
+    held to it: such a model (e.g. a near-chance one whose BatchNorms amplify rounding
+    by hundreds) is no design anyone deploys, and its disagreement is a result to record,
+    not a precision setting to fix. A baseline, or a model whose baseline is unknown,
+    always is.
+    """
+    if options.agreement_check == "all":
+        return True, "hls.agreement_check is 'all'"
+    if objective == BASELINE:
+        return True, "baseline"
+    base = _metric(metrics, "baseline_test_accuracy", "baseline_accuracy")
+    if math.isnan(base):
+        return True, "baseline accuracy unknown (no pruning metrics.json)"
+    ok = bool(results.within_tolerance(pd.Series([accuracy]), base,
+                                       options.best_tolerance).iloc[0])
+    relation = "within" if ok else "outside"
+    return ok, (f"PyTorch accuracy {accuracy:.4f} {relation} {options.best_tolerance:g} "
+                f"(relative) of the baseline's {base:.4f}")
 
 
 # ----------------------------------------------------------------------------- checks
@@ -525,12 +565,19 @@ def run_hls(
         result["multipliers"] = int(estimate.totals["multipliers"])
 
         if simulate:
+            enforce, enforce_reason = must_agree(opts, objective, accuracy_torch, metrics)
+            logger.info("%s: agreement below hls.min_agreement %s (%s)", where,
+                        "fails the run" if enforce else "is recorded, not fatal", enforce_reason)
             info = compile_library(converted, opts.cache_dir, logger)
             idx = csim_subset(len(x_test), int(opts.csim_samples), int(seed))
             csim = run_csim(converted, model, x_test[idx], y_test[idx],
                             min_agreement=float(opts.min_agreement),
-                            diagnose_samples=int(opts.diagnose_samples), logger=logger)
+                            diagnose_samples=int(opts.diagnose_samples), enforce=enforce,
+                            logger=logger)
             result.update(
+                agreement_enforced=enforce,
+                agreement_enforced_reason=enforce_reason,
+                agreement_passed=csim.agreement_passed,
                 n_samples=csim.n_samples,
                 accuracy_csim=csim.accuracy_csim,
                 accuracy_torch_subset=csim.accuracy_torch,
@@ -551,7 +598,8 @@ def run_hls(
                 clock_period_ns=settings.clock_period_ns, min_agreement=float(opts.min_agreement),
                 out_dir=converted.output_dir / "da4ml", workdir=tmp_root / "yosys",
                 cache_dir=opts.cache_dir, timeout_s=float(opts.da_timeout_s),
-                csim=predict(converted, x_test[idx]), where=where, logger=logger)
+                csim=predict(converted, x_test[idx]), where=where, enforce=enforce,
+                logger=logger)
         synthesis = None
         if plan.csynth:
             synthesis = run_synthesis(converted, plan, logger)

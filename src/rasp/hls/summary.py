@@ -32,8 +32,8 @@ from rasp.hls.resources import DA_STRATEGY, YOSYS, design_total, read_resources
 from rasp.results import SUMMARY_COLUMNS, run_id
 
 EXTRA_COLUMNS = (
-    "run", "flow", "model_precision", "n_csim_samples", "agreement", "max_abs_diff",
-    "compile_seconds",
+    "run", "flow", "model_precision", "n_csim_samples", "agreement", "agreement_passed",
+    "max_abs_diff", "compile_seconds",
     "library_cached", "multipliers", "multipliers_generated", "seed", "hls_seconds",
     "replicate", "train_seed", "prune_seed", "n_test",
 )
@@ -106,6 +106,7 @@ def summary_row(files: RunFiles) -> dict[str, Any]:
         "model_precision": csim.get("model_precision", ""),
         "n_csim_samples": _float(csim.get("n_samples")),
         "agreement": _float(csim.get("agreement")),
+        "agreement_passed": csim.get("agreement_passed"),
         "max_abs_diff": _float(csim.get("max_abs_diff")),
         "compile_seconds": _float(csim.get("compile_seconds")),
         "library_cached": csim.get("library_cached"),
