@@ -4,13 +4,15 @@
 # `snakemake --cores N --configfile config/paper.yaml` for the real-data reproduction.
 from snakemake.utils import min_version, validate
 
+from rasp.schemas import ROOT_SCHEMA  # src/rasp/schemas/: the library reads the same files
+
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, str(ROOT_SCHEMA))
 
 
 report: "workflow/report/workflow.rst"

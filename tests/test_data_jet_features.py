@@ -131,10 +131,14 @@ def test_simulation_is_reproducible_and_w_mass_peaks_near_80_gev():
 
 
 def test_simulation_rejects_bad_settings():
-    with pytest.raises(ValueError, match="unknown jet simulation settings"):
+    with pytest.raises(ValueError, match=r"unknown jet simulation keys \['pt_min'\]"):
         JetSimulationSettings.from_dict({"pt_min": 1})
-    with pytest.raises(ValueError, match="feature_backend"):
+    with pytest.raises(ValueError, match="feature_backend: 'root' is not one of"):
         JetSimulationSettings(feature_backend="root")
+    with pytest.raises(ValueError, match="jets.pythia.wprime_mass_gev: 0 is less than or equal"):
+        JetSimulationSettings(wprime_mass_gev=0)
+    with pytest.raises(ValueError, match="pthat_min_gev < pthat_max_gev"):
+        JetSimulationSettings(pthat_min_gev=1100)
     with pytest.raises(ValueError, match="unknown jet class"):
         simulate_jets("b", 1, seed=1)
 

@@ -116,7 +116,7 @@ def test_workflow_schema_lists_exactly_the_render_settings():
     import yaml
 
     schema = yaml.safe_load(
-        (Path(__file__).parents[1] / "workflow/schemas/datasets.schema.yaml").read_text())
+        (Path(__file__).parents[1] / "src/rasp/schemas/datasets.schema.yaml").read_text())
     found = []
 
     def walk(node):

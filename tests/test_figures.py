@@ -328,7 +328,7 @@ def test_snakemake_redraws_figures_and_table_from_results_only(tmp_path):
 def test_figures_schema_names_the_bad_key(key, bad, message):
     import jsonschema
 
-    schema = yaml.safe_load((FIXTURE.parents[2] / "workflow/schemas/figures.schema.yaml")
+    schema = yaml.safe_load((FIXTURE.parents[2] / "src/rasp/schemas/figures.schema.yaml")
                             .read_text())
     validator = jsonschema.Draft202012Validator(schema)
     repo_cfg = yaml.safe_load((FIXTURE.parents[2] / "config/config.yaml").read_text())

@@ -130,16 +130,18 @@ def test_settings_defaults_and_round_trip():
 @pytest.mark.parametrize(
     "block, fragment",
     [
-        ({"bogus": 1}, "unknown key"),
+        ({"bogus": 1}, r"unknown hardware keys \['bogus'\]; allowed: \['backend', 'bram'"),
         ({"dsp": {"mult_c_bits": 3}}, "hardware.dsp"),
         ({"bram": {"width": 36}}, "hardware.bram"),
-        ({"strategy": "Unrolled"}, "strategy"),
+        ({"strategy": "Unrolled"}, "hardware.strategy: 'Unrolled' is not one of .*Exact spelling"),
         ({"backend": "Quartus"}, "backend"),
         ({"io_type": "io_serial"}, "io_type"),
         ({"precision": "float"}, "precision"),
         ({"rf_policy": "closest"}, "rf_policy"),
         ({"bram": {"width_bits": 144, "depth": 512}}, "RAMB36"),
         ({"clock_period_ns": 0}, "clock_period_ns"),
+        ({"dsp": {"mult_a_bits": True}}, "hardware.dsp.mult_a_bits: True is not of type 'integer'"),
+        ({"bram": {"depth": 0}}, "hardware.bram.depth: 0 is less than the minimum of 1"),
     ],
 )
 def test_settings_reject_bad_blocks(block, fragment):
@@ -151,7 +153,7 @@ def test_config_blocks_and_schema_defaults_agree_with_dataclass():
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for dataset, block in cfg["hardware"].items():
         HardwareSettings.from_dict(block, where=f"hardware.{dataset}")
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "hardware.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "src/rasp/schemas/hardware.schema.yaml").read_text())
     props = schema["$defs"]["target"]["properties"]
     d = HardwareSettings().to_dict()
     for key, spec in props.items():

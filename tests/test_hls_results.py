@@ -42,7 +42,7 @@ LAYERS = {"fc1": (16, 64), "fc2": (64, 32), "fc3": (32, 32), "fc4": (32, 5)}
 
 
 def test_schema_defaults_equal_option_defaults():
-    schema = yaml.safe_load((REPO / "workflow/schemas/hls.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "src/rasp/schemas/hls.schema.yaml").read_text())
     defaults = HlsOptions()
     for key, spec in schema["properties"].items():
         if hasattr(defaults, key) and spec.get("default") is not None:
@@ -53,8 +53,10 @@ def test_schema_defaults_equal_option_defaults():
 def test_options_reject_bad_values():
     with pytest.raises(ValueError, match="unknown key"):
         HlsOptions.from_dict({"csimm": "all"})
-    with pytest.raises(ValueError, match="hls.csim='some'"):
+    with pytest.raises(ValueError, match=r"hls.csim: 'some' is not one of \['all', 'best'"):
         HlsOptions.from_dict({"csim": "some"})
+    with pytest.raises(ValueError, match="hls.min_agreement: 1.5 is greater than the maximum of 1"):
+        HlsOptions(min_agreement=1.5)  # the dataclass itself checks, not only from_dict
     with pytest.raises(ValueError, match="hls.synthesize"):
         HlsOptions.from_dict({"synthesize": "maybe"})
     assert HlsOptions.from_dict({"cache_dir": None}).cache_dir is None
@@ -106,7 +108,7 @@ def test_agreement_is_fatal_for_baselines_and_models_within_tolerance_only():
     assert must_agree(HlsOptions(best_tolerance=0.8), "unstructured", 0.19, metrics)[0]
     assert must_agree(HlsOptions(agreement_check="all"), "unstructured", 0.19, metrics)[0]
     assert must_agree(opts, "dsp", 0.19, {})[0]  # baseline unknown: held to the threshold
-    with pytest.raises(ValueError, match="agreement_check='some'.*within_tolerance"):
+    with pytest.raises(ValueError, match="agreement_check: 'some' is not one of.*within_tolerance"):
         HlsOptions.from_dict({"agreement_check": "some"})
 
 

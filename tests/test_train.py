@@ -194,7 +194,7 @@ def test_evaluate_metrics_match_hand_computation():
 
 
 def test_schema_defaults_match_train_config():
-    schema = yaml.safe_load((REPO / "workflow/schemas/training.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "src/rasp/schemas/training.schema.yaml").read_text())
     props = schema["$defs"]["settings"]["properties"]
     defaults = asdict(TrainConfig())
     for f in fields(TrainConfig):

@@ -45,14 +45,19 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-RANGE_STATISTICS = ("max", "percentile")
+from rasp import schemas
+
+#: The ``quantization`` key of a pruning block: src/rasp/schemas/pruning.schema.yaml.
+_BLOCK = "pruning#/$defs/dataset_block"
+_Q = schemas.defaults(_BLOCK, "quantization")
+RANGE_STATISTICS = tuple(schemas.subschema(_BLOCK, "quantization", "weight_range")[0]["enum"])
 
 
 @dataclass(frozen=True)
@@ -68,39 +73,19 @@ class QuantConfig:
     - ``learn_act_scales``: let QAT learn the activation scales (default: frozen).
     """
 
-    weight_bits: int = 8
-    act_bits: int = 8
-    input_bits: int | None = None
-    bias_bits: int = 16
-    weight_range: str = "max"
-    act_range: str = "percentile"
-    percentile: float = 99.99
-    finetune_epochs: int = 2
-    learning_rate: float | None = None
-    learn_act_scales: bool = False
+    weight_bits: int = _Q["weight_bits"]
+    act_bits: int = _Q["act_bits"]
+    input_bits: int | None = _Q["input_bits"]
+    bias_bits: int = _Q["bias_bits"]
+    weight_range: str = _Q["weight_range"]
+    act_range: str = _Q["act_range"]
+    percentile: float = _Q["percentile"]
+    finetune_epochs: int = _Q["finetune_epochs"]
+    learning_rate: float | None = _Q["learning_rate"]
+    learn_act_scales: bool = _Q["learn_act_scales"]
 
     def __post_init__(self) -> None:
-        for name in ("weight_bits", "act_bits", "input_bits", "bias_bits"):
-            value = getattr(self, name)
-            if value is None and name == "input_bits":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"quantization.{name} must be an integer number of bits, "
-                                 f"got {value!r}")
-            if not 2 <= int(value) <= 32:
-                raise ValueError(f"quantization.{name}={value} is outside [2, 32] bits")
-        for name in ("weight_range", "act_range"):
-            if getattr(self, name) not in RANGE_STATISTICS:
-                raise ValueError(f"quantization.{name}={getattr(self, name)!r}; expected one of "
-                                 f"{RANGE_STATISTICS}")
-        if not 0 < float(self.percentile) <= 100:
-            raise ValueError(f"quantization.percentile must be in (0, 100], got {self.percentile}")
-        if int(self.finetune_epochs) < 0:
-            raise ValueError(f"quantization.finetune_epochs must be >= 0, got "
-                             f"{self.finetune_epochs}")
-        if self.learning_rate is not None and not float(self.learning_rate) > 0:
-            raise ValueError(f"quantization.learning_rate must be > 0 or null, got "
-                             f"{self.learning_rate}")
+        schemas.check_fields(self, _BLOCK, "quantization", where="quantization")
 
     @property
     def resolved_input_bits(self) -> int:
@@ -109,12 +94,7 @@ class QuantConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> QuantConfig:
         """Build from a mapping; unknown keys raise a ``ValueError`` naming them."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown quantization keys {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
+        return cls(**schemas.known_keys(cls, values, "quantization"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

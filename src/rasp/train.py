@@ -31,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rasp import schemas
 from rasp.atomic import write_json_atomic as _write_json
 from rasp.models import atomic_torch_save, full_state_dict, silence_dead_channels
 from rasp.seeds import derive_seed
 
-SCHEDULERS = ("cosine", "plateau", "none")
-DEVICES = ("auto", "cpu", "cuda")
+#: The training settings' schema (``$defs/settings`` of src/rasp/schemas/training.schema.yaml).
+_SETTINGS = "training#/$defs/settings"
+_T = schemas.defaults(_SETTINGS)
+SCHEDULERS = tuple(schemas.subschema(_SETTINGS, "scheduler")[0]["enum"])
+DEVICES = tuple(schemas.subschema("config", "device")[0]["enum"])
 RESUME_FILE = "state.pt"
 RESUME_FORMAT = "rasp-resume-1"
 
@@ -55,7 +59,8 @@ Regularizer = Callable[[nn.Module], torch.Tensor]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of :func:`fit` (every field is a config key, see config/README.md).
+    """Hyper-parameters of :func:`fit` (every field is a config key, see config/README.md;
+    defaults and limits from the training schema, :mod:`rasp.schemas`).
 
     - ``epochs``: maximum number of passes over the training set.
     - ``batch_size``: training samples per optimiser step (the last incomplete batch of an
@@ -72,44 +77,34 @@ class TrainConfig:
     - ``device``: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     """
 
-    epochs: int = 30
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    scheduler: str = "cosine"
-    min_lr: float = 1e-5
-    plateau_factor: float = 0.5
-    plateau_patience: int = 3
-    early_stopping_patience: int = 8
-    min_delta: float = 0.0
-    eval_batch_size: int = 4096
+    epochs: int = _T["epochs"]
+    batch_size: int = _T["batch_size"]
+    learning_rate: float = _T["learning_rate"]
+    weight_decay: float = _T["weight_decay"]
+    scheduler: str = _T["scheduler"]
+    min_lr: float = _T["min_lr"]
+    plateau_factor: float = _T["plateau_factor"]
+    plateau_patience: int = _T["plateau_patience"]
+    early_stopping_patience: int = _T["early_stopping_patience"]
+    min_delta: float = _T["min_delta"]
+    eval_batch_size: int = _T["eval_batch_size"]
     seed: int = 0
     threads: int | None = None
-    device: str = "auto"
+    device: str = schemas.default("config", "device")
 
     def __post_init__(self) -> None:
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"training.scheduler={self.scheduler!r}; expected one of {SCHEDULERS}")
+        # seed, threads and device come from the job, not from the training block
+        schemas.check_fields(self, _SETTINGS, where="training",
+                             ignore=("seed", "threads", "device"))
         if self.device not in DEVICES:
             raise ValueError(f"training device={self.device!r}; expected one of {DEVICES}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"training.learning_rate must be > 0, got {self.learning_rate}")
-        if not 0 < self.plateau_factor < 1:
-            raise ValueError(f"training.plateau_factor must be in (0, 1), got {self.plateau_factor}")
         if self.threads is not None and int(self.threads) < 1:
             raise ValueError(f"training threads must be >= 1, got {self.threads}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping; unknown keys raise a ``ValueError`` naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training keys {unknown}; allowed: {sorted(known)}")
-        return cls(**dict(values))
+        return cls(**schemas.known_keys(cls, values, "training"))
 
     @classmethod
     def coerce(cls, config: TrainConfig | Mapping[str, Any]) -> TrainConfig:

@@ -1,11 +1,8 @@
 # Helpers shared by every rules file: config accessors, path builders, wildcard
 # constraints and the registry of final targets. No rule lives here.
-import copy
-import json
 import re
-from pathlib import Path
 
-import yaml
+from rasp.schemas import fill_defaults
 
 
 DATASETS = ["jets", "svhn"]
@@ -26,51 +23,9 @@ wildcard_constraints:
     replicate=r"[1-9]\d*",
 
 
-def _resolve_ref(schema, schema_file, root):
-    """Follow `$ref` (another schema file and/or a `#/$defs/...` pointer)."""
-    while "$ref" in schema:
-        ref_file, _, pointer = schema["$ref"].partition("#")
-        if ref_file:
-            schema_file = (schema_file.parent / ref_file).resolve()
-            root = yaml.safe_load(schema_file.read_text())
-        node = root
-        for part in [p for p in pointer.split("/") if p]:
-            node = node[part]
-        schema = node
-    return schema, schema_file, root
-
-
-def apply_schema_defaults(node, schema, schema_file, root=None):
-    """Fill the `default` of every absent property, recursively, following `$ref`s.
-
-    Snakemake's validate() sets defaults only in the root schema file: a `$ref`ed
-    section file declares its own `$schema`, which switches jsonschema to its plain
-    validator. The section schemas in workflow/schemas/ are therefore applied here.
-    """
-    schema, schema_file, root = _resolve_ref(schema, schema_file, root or schema)
-    if not isinstance(node, dict):
-        return
-    props = schema.get("properties", {})
-    for key, sub in props.items():
-        sub_resolved = _resolve_ref(sub, schema_file, root)[0]
-        if key not in node and "default" in sub_resolved:
-            node[key] = copy.deepcopy(sub_resolved["default"])
-        if key in node:
-            apply_schema_defaults(node[key], sub, schema_file, root)
-    extra = schema.get("additionalProperties")
-    patterns = schema.get("patternProperties", {})
-    for key, value in node.items():
-        if key in props:
-            continue
-        for pattern, sub in patterns.items():
-            if re.search(pattern, key):
-                apply_schema_defaults(value, sub, schema_file, root)
-        if isinstance(extra, dict):
-            apply_schema_defaults(value, extra, schema_file, root)
-
-
-_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-apply_schema_defaults(config, yaml.safe_load(_SCHEMA.read_text()), _SCHEMA)
+# Snakemake's validate() fills defaults from the root schema file only; the section
+# schemas' defaults are filled by the library (the same files its settings classes read).
+fill_defaults(config)
 
 
 # Final targets registered by each rules file (`TARGETS.extend(...)`); `rule all` asks

@@ -2,7 +2,7 @@
 # path builders); the rules are in figures.smk, which includes this file.
 import os
 
-import yaml
+from rasp.schemas import defaults as schema_defaults
 
 #: Rules that only draw figures or tables from result files.
 FIGURE_RULES = [
@@ -13,10 +13,7 @@ FIGURE_RULES = [
     "summary_table",
 ]
 
-with open(os.path.join(workflow.basedir, "workflow", "schemas", "figures.schema.yaml")) as _fh:
-    _FIGURE_DEFAULTS = {
-        k: v["default"] for k, v in yaml.safe_load(_fh)["properties"].items() if "default" in v
-    }
+_FIGURE_DEFAULTS = schema_defaults("figures")
 
 
 def figure_setting(key):

@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rasp import schemas
 from rasp.data.arff import write_arff
 from rasp.data.jet_features import (
-    BACKENDS,
     FEATURE_NAMES,
     JET_CLASSES,
     JaggedJets,
@@ -65,7 +65,7 @@ PROCESSES: dict[str, tuple[str, ...]] = {
 #: by :func:`process_settings`.
 WPRIME_PROCESS = ("NewGaugeBoson:ffbar2Wprime = on", "Wprime:coup2WZ = 1.0",
                   "34:onMode = off", "34:onIfMatch = 24 23", *_HADRONIC_W, *_HADRONIC_Z)
-BOSON_PRODUCTION = ("wprime", "diboson")
+BOSON_PRODUCTION = tuple(schemas.subschema("datasets", "jets", "pythia", "boson_production")[0]["enum"])
 
 #: PDG id of the resonance a jet is matched to; ``None``: the hard-process partons.
 TRUTH_PDG_ID: dict[str, int | None] = {"g": None, "q": None, "t": 6, "w": 24, "z": 23}
@@ -74,51 +74,49 @@ _NEUTRINOS = (12, 14, 16)
 PYTHIA_MAX_SEED = 900_000_000
 
 
+#: Defaults of ``datasets.jets.pythia`` (src/rasp/schemas/datasets.schema.yaml); the
+#: settings not in it are fixed physics choices of the stand-in.
+_SIM = schemas.defaults("datasets", "jets", "pythia")
+_FIXED = ("sqrt_s_gev", "jet_radius", "match_dr", "z_cut", "max_events_per_jet",
+          "extra_settings")
+
+
 @dataclass(frozen=True)
 class JetSimulationSettings:
     """Generator and selection settings (energies and momenta in GeV)."""
 
     sqrt_s_gev: float = 13000.0
-    pthat_min_gev: float = 950.0
-    pthat_max_gev: float = 1050.0
+    pthat_min_gev: float = _SIM["pthat_min_gev"]
+    pthat_max_gev: float = _SIM["pthat_max_gev"]
     jet_radius: float = 0.8
-    jet_pt_min_gev: float = 800.0
-    jet_pt_max_gev: float = 1200.0
-    max_abs_eta: float = 2.5
+    jet_pt_min_gev: float = _SIM["jet_pt_min_gev"]
+    jet_pt_max_gev: float = _SIM["jet_pt_max_gev"]
+    max_abs_eta: float = _SIM["max_abs_eta"]
     match_dr: float = 0.8
     z_cut: float = 0.1
-    boson_production: str = "wprime"
-    wprime_mass_gev: float = 2000.0
-    feature_backend: str = "fjcontrib"
-    events_per_batch: int = 50
+    boson_production: str = _SIM["boson_production"]
+    wprime_mass_gev: float = _SIM["wprime_mass_gev"]
+    feature_backend: str = _SIM["feature_backend"]
+    events_per_batch: int = _SIM["events_per_batch"]
     max_events_per_jet: float = 20.0
     extra_settings: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if self.feature_backend not in BACKENDS:
-            raise ValueError(
-                f"feature_backend {self.feature_backend!r} is not one of {BACKENDS}"
-            )
-        if self.boson_production not in BOSON_PRODUCTION:
-            raise ValueError(f"boson_production {self.boson_production!r} is not one of "
-                             f"{BOSON_PRODUCTION}")
-        if self.wprime_mass_gev <= 0:
-            raise ValueError("wprime_mass_gev must be positive")
-        if not 0 < self.pthat_min_gev < self.pthat_max_gev:
+        # the configurable keys against the schema; the fixed physics choices by hand
+        schemas.check_fields(self, "datasets", "jets", "pythia", ignore=_FIXED)
+        if not self.pthat_min_gev < self.pthat_max_gev:
             raise ValueError("need 0 < pthat_min_gev < pthat_max_gev")
-        if not 0 <= self.jet_pt_min_gev < self.jet_pt_max_gev:
+        if not self.jet_pt_min_gev < self.jet_pt_max_gev:
             raise ValueError("need 0 <= jet_pt_min_gev < jet_pt_max_gev")
-        if self.events_per_batch < 1 or self.max_events_per_jet <= 0:
-            raise ValueError("events_per_batch and max_events_per_jet must be positive")
+        if min(self.sqrt_s_gev, self.jet_radius, self.match_dr, self.max_events_per_jet) <= 0 \
+                or not 0 < self.z_cut < 1:
+            raise ValueError("sqrt_s_gev, jet_radius, match_dr and max_events_per_jet must be "
+                             "positive and z_cut in (0, 1)")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> JetSimulationSettings:
         """Build from a config mapping; unknown keys raise ``ValueError``."""
-        d = dict(d or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown jet simulation settings {unknown}; known: {sorted(known)}")
+        d = schemas.known_keys(cls, d, "jet simulation")
         if "extra_settings" in d:
             d["extra_settings"] = tuple(d["extra_settings"])
         return cls(**d)

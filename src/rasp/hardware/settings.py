@@ -1,7 +1,8 @@
 """Hardware settings of one dataset: the ``hardware.<dataset>`` block of config/config.yaml.
 
-Keys (validated by :meth:`HardwareSettings.from_dict`, which rejects unknown keys; the
-same keys and defaults are in workflow/schemas/hardware.schema.yaml)::
+Keys (defaults and limits: ``$defs/target`` of src/rasp/schemas/hardware.schema.yaml,
+read through :mod:`rasp.schemas`; :meth:`HardwareSettings.from_dict` validates with it,
+rejects unknown keys and adds the checks that span keys)::
 
     backend: Vitis                # Vivado | Vitis
     part: xcvu9p-flga2104-2L-e    # FPGA part handed to hls4ml
@@ -31,40 +32,43 @@ The reuse factor is not a setting: it comes from the experiment (wildcard ``rf``
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rasp import schemas
 from rasp.hardware.fixed import FixedType, parse_precision
+from rasp.schemas import SettingsError
 
-BACKENDS = ("Vivado", "Vitis")
-IO_TYPES = ("io_parallel", "io_stream")
-STRATEGIES = ("Latency", "Resource", "Resource_Unrolled")
-STRATEGY_CHOICES = ("auto", *STRATEGIES)
-RF_POLICIES = ("exact", "nearest")
+#: The schema of one ``hardware.<dataset>`` block.
+_TARGET = "hardware#/$defs/target"
+_HW = schemas.defaults(_TARGET)
+_DSP = schemas.defaults(_TARGET, "dsp")
+_BRAM = schemas.defaults(_TARGET, "bram")
+
+
+def _enum(*keys: str) -> tuple[str, ...]:
+    return tuple(schemas.subschema(_TARGET, *keys)[0]["enum"])
+
+
+BACKENDS = _enum("backend")
+IO_TYPES = _enum("io_type")
+STRATEGY_CHOICES = _enum("strategy")
+STRATEGIES = tuple(s for s in STRATEGY_CHOICES if s != "auto")
+RF_POLICIES = _enum("rf_policy")
 BRAM18K_BITS = 18 * 1024  # bits in one BRAM_18K primitive
 RASP_KEY = "RaspHardware"  # key of the rasp block inside an hls4ml config dict
 
 
-class SettingsError(ValueError):
-    """A hardware settings block with a missing, unknown or invalid key."""
-
-
-def _check_keys(where: str, data: dict[str, Any], cls: type) -> None:
-    if not isinstance(data, dict):
+def _checked(cls: type, data: Any, where: str, *keys: str) -> dict[str, Any]:
+    """``data`` as a dict of known keys that the block's schema allows."""
+    if data is not None and not isinstance(data, dict):
         raise SettingsError(f"{where} must be a mapping, got {type(data).__name__}")
-    allowed = [f.name for f in fields(cls)]
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise SettingsError(f"unknown key(s) {unknown} in {where}; allowed keys: {allowed}")
+    data = schemas.known_keys(cls, data, where)
+    schemas.check(data, _TARGET, *keys, where=where, ignore=("dsp", "bram") if not keys else ())
+    return data
 
 
-def _int(where: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SettingsError(f"{where} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-DSP_IMPLS = ("auto", "dsp", "fabric")
+DSP_IMPLS = _enum("dsp", "impl")
 #: Keys of earlier versions whose rule changed; using one is an error that names the new keys.
 _RENAMED_DSP_KEYS = {
     "lut_max_weight_bits": "fabric_max_weight_bits",
@@ -86,29 +90,21 @@ class DspModel:
     mult_b_bits)`` DSPs, i.e. 1 up to 27x18, 2 up to 54x18 or 27x36, and so on.
     """
 
-    mult_a_bits: int = 27
-    mult_b_bits: int = 18
-    impl: str = "auto"
-    fabric_max_weight_bits: int = 8
-    fabric_max_input_bits: int = 6
+    mult_a_bits: int = _DSP["mult_a_bits"]
+    mult_b_bits: int = _DSP["mult_b_bits"]
+    impl: str = _DSP["impl"]
+    fabric_max_weight_bits: int = _DSP["fabric_max_weight_bits"]
+    fabric_max_input_bits: int = _DSP["fabric_max_input_bits"]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, where: str = "hardware.dsp") -> DspModel:
-        data = dict(data or {})
         for old, new in _RENAMED_DSP_KEYS.items():
-            if old in data:
+            if isinstance(data, dict) and old in data:
                 raise SettingsError(
                     f"{where}.{old} was replaced by {where}.{new}: a product is now built in "
                     "fabric only when weight AND input are narrow (docs/hardware_model.md, D2)"
                 )
-        _check_keys(where, data, cls)
-        obj = cls(**data)
-        _int(f"{where}.mult_a_bits", obj.mult_a_bits, 1)
-        _int(f"{where}.mult_b_bits", obj.mult_b_bits, 1)
-        _int(f"{where}.fabric_max_weight_bits", obj.fabric_max_weight_bits, 0)
-        _int(f"{where}.fabric_max_input_bits", obj.fabric_max_input_bits, 0)
-        if obj.impl not in DSP_IMPLS:
-            raise SettingsError(f"{where}.impl={obj.impl!r}; allowed: {list(DSP_IMPLS)}")
+        obj = cls(**_checked(cls, data, where, "dsp"))
         if obj.mult_b_bits > obj.mult_a_bits:
             raise SettingsError(f"{where}: mult_b_bits must not exceed mult_a_bits")
         return obj
@@ -140,20 +136,14 @@ class BramModel:
     C-synthesis view, an upper bound on BRAM).
     """
 
-    width_bits: int = 36
-    depth: int = 512
-    lutram_max_depth: int = 32
-    lutram_max_bits: int = 0
+    width_bits: int = _BRAM["width_bits"]
+    depth: int = _BRAM["depth"]
+    lutram_max_depth: int = _BRAM["lutram_max_depth"]
+    lutram_max_bits: int = _BRAM["lutram_max_bits"]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, where: str = "hardware.bram") -> BramModel:
-        data = dict(data or {})
-        _check_keys(where, data, cls)
-        obj = cls(**data)
-        _int(f"{where}.width_bits", obj.width_bits, 1)
-        _int(f"{where}.depth", obj.depth, 1)
-        _int(f"{where}.lutram_max_depth", obj.lutram_max_depth, 0)
-        _int(f"{where}.lutram_max_bits", obj.lutram_max_bits, 0)
+        obj = cls(**_checked(cls, data, where, "bram"))
         if obj.width_bits * obj.depth > 2 * BRAM18K_BITS:
             raise SettingsError(
                 f"{where}: width_bits x depth = {obj.width_bits * obj.depth} bits exceeds one "
@@ -171,41 +161,24 @@ class BramModel:
 class HardwareSettings:
     """One dataset's hls4ml target (see the module docstring for the keys)."""
 
-    backend: str = "Vitis"
-    part: str = "xcvu9p-flga2104-2L-e"
-    clock_period_ns: float = 5.0
-    io_type: str = "io_parallel"
-    precision: str = "ap_fixed<16,6>"
-    weight_precision: str | None = None
-    strategy: str = "auto"
-    rf_policy: str = "exact"
+    backend: str = _HW["backend"]
+    part: str = _HW["part"]
+    clock_period_ns: float = _HW["clock_period_ns"]
+    io_type: str = _HW["io_type"]
+    precision: str = _HW["precision"]
+    weight_precision: str | None = _HW["weight_precision"]
+    strategy: str = _HW["strategy"]
+    rf_policy: str = _HW["rf_policy"]
     dsp: DspModel = field(default_factory=DspModel)
     bram: BramModel = field(default_factory=BramModel)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "hardware") -> HardwareSettings:
         """Validate a ``hardware.<dataset>`` block; unknown keys and bad values raise."""
-        data = dict(data or {})
-        _check_keys(where, data, cls)
+        data = _checked(cls, data, where)
         dsp = DspModel.from_dict(data.pop("dsp", None), f"{where}.dsp")
         bram = BramModel.from_dict(data.pop("bram", None), f"{where}.bram")
         obj = cls(dsp=dsp, bram=bram, **data)
-        if obj.backend not in BACKENDS:
-            raise SettingsError(f"{where}.backend={obj.backend!r}; allowed: {list(BACKENDS)}")
-        if obj.io_type not in IO_TYPES:
-            raise SettingsError(f"{where}.io_type={obj.io_type!r}; allowed: {list(IO_TYPES)}")
-        if obj.strategy not in STRATEGY_CHOICES:
-            raise SettingsError(
-                f"{where}.strategy={obj.strategy!r}; allowed: {list(STRATEGY_CHOICES)} "
-                "(exact spelling: hls4ml silently treats unknown names as Latency)"
-            )
-        if obj.rf_policy not in RF_POLICIES:
-            raise SettingsError(f"{where}.rf_policy={obj.rf_policy!r}; allowed: {list(RF_POLICIES)}")
-        if not isinstance(obj.part, str) or not obj.part:
-            raise SettingsError(f"{where}.part must be a non-empty string, got {obj.part!r}")
-        if isinstance(obj.clock_period_ns, bool) or not isinstance(obj.clock_period_ns, (int, float)) \
-                or obj.clock_period_ns <= 0:
-            raise SettingsError(f"{where}.clock_period_ns must be > 0, got {obj.clock_period_ns!r}")
         for key in ("precision", "weight_precision"):
             value = getattr(obj, key)
             if value is None and key == "weight_precision":

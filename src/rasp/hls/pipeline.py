@@ -58,7 +58,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rasp import results
+from rasp import results, schemas
 from rasp.atomic import write_json_atomic
 from rasp.hls.archive import archive_project
 from rasp.hls.convert import ConvertedModel, convert_model
@@ -70,13 +70,15 @@ from rasp.hls.resources import (
     resources_table,
     write_resources,
 )
-from rasp.hls.synth import SYNTHESIZE_MODES, plan_synthesis, run_synthesis
+from rasp.hls.synth import plan_synthesis, run_synthesis
 
 log = logging.getLogger(__name__)
 
-CSIM_MODES = ("all", "best", "baselines", "none")
+#: Defaults of the ``hls`` section (src/rasp/schemas/hls.schema.yaml).
+_HLS = schemas.defaults("hls")
+CSIM_MODES = tuple(schemas.subschema("hls", "csim")[0]["enum"])
 #: ``hls.agreement_check``: which C-simulated models must reach ``hls.min_agreement``.
-AGREEMENT_CHECKS = ("within_tolerance", "all")
+AGREEMENT_CHECKS = tuple(schemas.subschema("hls", "agreement_check")[0]["enum"])
 BASELINE = "baseline"
 
 
@@ -86,7 +88,9 @@ class HlsInputError(ValueError):
 
 @dataclass(frozen=True)
 class HlsOptions:
-    """The ``hls`` config section (defaults = workflow/schemas/hls.schema.yaml).
+    """The ``hls`` config section: defaults and limits from src/rasp/schemas/hls.schema.yaml
+    (:mod:`rasp.schemas`); ``select_by`` and ``distributed_arithmetic`` are filled by the
+    workflow from ``figures.select_by`` and the list ``hls.da``.
 
     ``csim``: which runs are C-simulated: ``all``; ``best`` = baselines plus the best
     pruned model of each series (dataset, variant, objective, RF) by the one best-model
@@ -112,49 +116,38 @@ class HlsOptions:
     ``hls.da``); ``da_timeout_s``: Yosys wall-time limit per model (s).
     """
 
-    csim: str = "best"
-    csim_samples: int = 2000
-    min_agreement: float = 0.95
-    agreement_check: str = "within_tolerance"
-    synthesize: str = "auto"
-    vivado_synth: bool = False
-    cache_dir: str | None = "results/hls_cache"
-    archive_max_weights_mb: float = 10.0
-    diagnose_samples: int = 256
-    best_tolerance: float = 0.01
+    csim: str = _HLS["csim"]
+    csim_samples: int = _HLS["csim_samples"]
+    min_agreement: float = _HLS["min_agreement"]
+    agreement_check: str = _HLS["agreement_check"]
+    synthesize: str = _HLS["synthesize"]
+    vivado_synth: bool = _HLS["vivado_synth"]
+    cache_dir: str | None = _HLS["cache_dir"]
+    archive_max_weights_mb: float = _HLS["archive_max_weights_mb"]
+    diagnose_samples: int = _HLS["diagnose_samples"]
+    best_tolerance: float = schemas.default("figures", "tolerance")  # hls null = figures'
     select_by: str = "dsp"
     distributed_arithmetic: bool = False
-    da_timeout_s: float = 1800.0
+    da_timeout_s: float = _HLS["da_timeout_s"]
+
+    def __post_init__(self) -> None:
+        schemas.check({k: v for k, v in asdict(self).items() if k in _HLS}, "hls")
+        if self.select_by not in results.SELECT_BY:
+            raise ValueError(f"select_by={self.select_by!r} (from figures.select_by); allowed: "
+                             f"{list(results.SELECT_BY)}")
+        if not isinstance(self.distributed_arithmetic, bool):
+            raise ValueError(f"distributed_arithmetic={self.distributed_arithmetic!r} must be "
+                             "true or false (the workflow sets it from the dataset list hls.da)")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> HlsOptions:
-        # null means "default" (cache_dir: null means no cache)
+        """From the ``hls`` section (null = the default; ``cache_dir: null`` = no cache)."""
         data = {k: v for k, v in dict(data or {}).items() if v is not None or k == "cache_dir"}
         allowed = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(allowed))
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in config section hls; allowed: {allowed}")
-        opts = cls(**data)
-        if opts.csim not in CSIM_MODES:
-            raise ValueError(f"hls.csim={opts.csim!r}; allowed: {list(CSIM_MODES)}")
-        if opts.agreement_check not in AGREEMENT_CHECKS:
-            raise ValueError(f"hls.agreement_check={opts.agreement_check!r}; allowed: "
-                             f"{list(AGREEMENT_CHECKS)}")
-        if opts.synthesize not in SYNTHESIZE_MODES:
-            raise ValueError(f"hls.synthesize={opts.synthesize!r}; allowed: {list(SYNTHESIZE_MODES)}")
-        if not 0.0 <= float(opts.min_agreement) <= 1.0:
-            raise ValueError(f"hls.min_agreement={opts.min_agreement!r} must be a fraction in [0, 1]")
-        if opts.select_by not in results.SELECT_BY:
-            raise ValueError(f"select_by={opts.select_by!r} (from figures.select_by); allowed: "
-                             f"{list(results.SELECT_BY)}")
-        if not isinstance(opts.distributed_arithmetic, bool):
-            raise ValueError(f"distributed_arithmetic={opts.distributed_arithmetic!r} must be "
-                             "true or false (the workflow sets it from the dataset list hls.da)")
-        if float(opts.da_timeout_s) <= 0:
-            raise ValueError(f"hls.da_timeout_s={opts.da_timeout_s!r} must be > 0 (seconds)")
-        if int(opts.csim_samples) < 0:
-            raise ValueError(f"hls.csim_samples={opts.csim_samples!r} must be >= 0 (0 = all)")
-        return opts
+        return cls(**data)
 
 
 def parse_run(run: str) -> tuple[str, int, float | None]:

@@ -2,18 +2,17 @@
 
 The workflow's ``pruning.<dataset>`` config block holds these keys next to the sweep keys
 (variants, reuse_factors, objectives, budgets) that only the workflow reads; see
-workflow/schemas/pruning.schema.yaml and config/README.md for the documented list. Every
-default here equals the schema's default.
+config/README.md for the documented list. Defaults and limits come from the block's schema
+(``$defs/dataset_block`` of src/rasp/schemas/pruning.schema.yaml, :mod:`rasp.schemas`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rasp.prune.importance import METHODS, NORMALISATIONS
-from rasp.prune.schedule import SCHEDULES
+from rasp import schemas
 
 #: Pruning objectives: which hardware structures the knapsack chooses among, and which
 #: resources it budgets.
@@ -24,7 +23,11 @@ OBJECTIVE_RESOURCES = {"dsp": ("dsp",), "csd": ("dsp",), "bram": ("bram_18k",),
 #: Resources a budget can name: DSP48 slices, BRAM_18K blocks, and ``lut_da`` (da4ml's
 #: LUT cost of the distributed-arithmetic design, :mod:`rasp.hardware.da_cost`).
 RESOURCES = ("dsp", "bram_18k", "lut_da")
-SOLVER_METHODS = ("milp", "dp", "greedy")
+#: The schema of a ``pruning.<dataset>`` block.
+BLOCK = "pruning#/$defs/dataset_block"
+_BLOCK = schemas.defaults(BLOCK)
+_SOLVER = schemas.defaults(BLOCK, "solver")
+SOLVER_METHODS = tuple(schemas.subschema(BLOCK, "solver", "method")[0]["enum"])
 #: Keys of a ``pruning.<dataset>`` block that describe the sweep, not one prune.
 SWEEP_KEYS = ("variants", "reuse_factors", "objectives", "objective_reuse_factors", "budgets")
 #: Keys of a ``pruning.<dataset>`` block read by :mod:`rasp.prune.layerwise` only.
@@ -39,19 +42,12 @@ class SolverConfig:
     """Knapsack solver: ``method`` (milp | dp | greedy), ``time_limit`` (seconds per solve),
     ``gap`` (relative optimality gap at which a MILP solve may stop, 0.001 = 0.1%)."""
 
-    method: str = "milp"
-    time_limit: float = 20.0
-    gap: float = 1e-3
+    method: str = _SOLVER["method"]
+    time_limit: float = _SOLVER["time_limit"]
+    gap: float = _SOLVER["gap"]
 
     def __post_init__(self) -> None:
-        if self.method not in SOLVER_METHODS:
-            raise ValueError(
-                f"pruning solver.method={self.method!r}; expected one of {SOLVER_METHODS}"
-            )
-        if self.time_limit <= 0:
-            raise ValueError(f"pruning solver.time_limit must be > 0 s, got {self.time_limit}")
-        if not 0 <= self.gap < 1:
-            raise ValueError(f"pruning solver.gap must be in [0, 1), got {self.gap}")
+        schemas.check_fields(self, BLOCK, "solver", where="pruning.solver")
 
 
 @dataclass(frozen=True)
@@ -84,60 +80,27 @@ class PruneConfig:
       of the selected masks exceed the budget (non-additive costs, e.g. neurons).
     """
 
-    importance: str = "taylor"
-    normalisation: str = "auto"
-    importance_batches: int = 32
-    importance_batch_size: int = 256
+    importance: str = _BLOCK["importance"]
+    normalisation: str = _BLOCK["normalisation"]
+    importance_batches: int = _BLOCK["importance_batches"]
+    importance_batch_size: int = _BLOCK["importance_batch_size"]
     solver: SolverConfig = field(default_factory=SolverConfig)
-    schedule: str = "polynomial"
-    steps: int = 3
-    power: float = 3.0
-    binary_tolerance: float = 1.15
-    finetune_epochs: int = 2
-    final_finetune_epochs: int | None = None
+    schedule: str = _BLOCK["schedule"]
+    steps: int = _BLOCK["steps"]
+    power: float = _BLOCK["power"]
+    binary_tolerance: float = _BLOCK["binary_tolerance"]
+    finetune_epochs: int = _BLOCK["finetune_epochs"]
+    final_finetune_epochs: int | None = _BLOCK["final_finetune_epochs"]
     finetune: dict[str, Any] = field(default_factory=dict)
-    finetune_samples: int | None = None
-    rtol: float = 0.99
-    group_lasso: float = 0.0
-    budget_resources: tuple[str, ...] = ("dsp",)
-    keep_output_layer: bool = True
-    repair_iterations: int = 10
+    finetune_samples: int | None = _BLOCK["finetune_samples"]
+    rtol: float = _BLOCK["rtol"]
+    group_lasso: float = _BLOCK["group_lasso"]
+    budget_resources: tuple[str, ...] = tuple(_BLOCK["budget_resources"])
+    keep_output_layer: bool = _BLOCK["keep_output_layer"]
+    repair_iterations: int = _BLOCK["repair_iterations"]
 
     def __post_init__(self) -> None:
-        if self.importance not in METHODS:
-            raise ValueError(f"pruning importance={self.importance!r}; expected one of {METHODS}")
-        if self.normalisation not in NORMALISATIONS:
-            raise ValueError(
-                f"pruning normalisation={self.normalisation!r}; expected one of {NORMALISATIONS}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"pruning schedule={self.schedule!r}; expected one of {SCHEDULES}")
-        for name in ("importance_batches", "importance_batch_size", "steps"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"pruning {name} must be >= 1, got {getattr(self, name)}")
-        if self.finetune_epochs < 0:
-            raise ValueError(f"pruning finetune_epochs must be >= 0, got {self.finetune_epochs}")
-        if self.final_finetune_epochs is not None and self.final_finetune_epochs < 0:
-            raise ValueError("pruning final_finetune_epochs must be >= 0 or null")
-        if self.finetune_samples is not None and int(self.finetune_samples) < 1:
-            raise ValueError(
-                f"pruning finetune_samples must be >= 1 or null, got {self.finetune_samples}"
-            )
-        if not 0 < self.rtol <= 1:
-            raise ValueError(f"pruning rtol must be in (0, 1], got {self.rtol}")
-        if self.group_lasso < 0:
-            raise ValueError(f"pruning group_lasso must be >= 0, got {self.group_lasso}")
-        bad = [r for r in self.budget_resources if r not in RESOURCES]
-        if bad or not self.budget_resources:
-            raise ValueError(
-                f"pruning budget_resources={list(self.budget_resources)}; give one or more of "
-                f"{RESOURCES}"
-            )
-        if "epochs" in self.finetune or "seed" in self.finetune:
-            raise ValueError(
-                "pruning finetune must not set epochs or seed: use finetune_epochs (epochs per "
-                "step); the seed comes from the job"
-            )
+        schemas.check_fields(self, BLOCK, where="pruning", ignore=("solver",))
 
     @property
     def last_epochs(self) -> int:
@@ -158,18 +121,11 @@ class PruneConfig:
         """Build from a ``pruning.<dataset>`` block; sweep keys, job sizes and the layerwise
         objectives' keys are ignored, unknown keys raise a ``ValueError`` naming them."""
         ignored = (*SWEEP_KEYS, *LAYERWISE_KEYS, *JOB_KEYS)
-        values = {k: v for k, v in dict(values).items() if k not in ignored}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown pruning keys {unknown}; allowed: {sorted(known)}")
+        values = schemas.known_keys(cls, {k: v for k, v in dict(values).items()
+                                          if k not in ignored}, "pruning")
         if "solver" in values and not isinstance(values["solver"], SolverConfig):
-            solver = dict(values["solver"] or {})
-            bad = sorted(set(solver) - {f.name for f in fields(SolverConfig)})
-            if bad:
-                raise ValueError(f"unknown pruning solver keys {bad}; allowed: method, "
-                                 "time_limit, gap")
-            values["solver"] = SolverConfig(**solver)
+            values["solver"] = SolverConfig(**schemas.known_keys(
+                SolverConfig, values["solver"], "pruning solver"))
         if "budget_resources" in values:
             values["budget_resources"] = tuple(values["budget_resources"])
         if "finetune" in values:

@@ -71,7 +71,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -79,11 +79,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from rasp import schemas
 from rasp.hardware.estimate import estimate_layers
 from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import describe_model, trace_weight_layers
 from rasp.hardware.settings import HardwareSettings
-from rasp.prune.config import PruneConfig
+from rasp.prune.config import BLOCK, PruneConfig
 from rasp.prune.masks import Masks, clone_masks, full_masks, masks_hold, sparsity
 from rasp.prune.pruner import (
     LAYER_COLUMNS,
@@ -98,8 +99,9 @@ from rasp.seeds import derive_seed
 from rasp.train import TrainConfig, apply_masks, evaluate, fit
 
 OBJECTIVES = ("layerwise", "layerwise+quant")
-SCORES = ("activation", "activation_x_weight")
-BUDGET_SPLITS = ("channels", "resource")
+_LW = schemas.defaults(BLOCK, "layerwise")
+SCORES = tuple(schemas.subschema(BLOCK, "layerwise", "score")[0]["enum"])
+BUDGET_SPLITS = tuple(schemas.subschema(BLOCK, "layerwise", "budget_split")[0]["enum"])
 #: Resources a layerwise budget may apply to (weight_bits: non-zero weights x width).
 RESOURCES = ("dsp", "bram_18k", "weight_bits")
 #: Keys of a ``pruning.<dataset>`` block that belong to these objectives, not PruneConfig.
@@ -122,42 +124,22 @@ class LayerwiseConfig:
       (None = the first pruned variant).
     """
 
-    score: str = "activation"
-    calibration_samples: int = 2048
-    calibration_batch_size: int = 1024
-    budget_split: str = "channels"
-    min_channels: int = 1
-    budget_resources: tuple[str, ...] | None = None
-    ablation_sparsities: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
-    ablation_variant: str | None = None
+    score: str = _LW["score"]
+    calibration_samples: int = _LW["calibration_samples"]
+    calibration_batch_size: int = _LW["calibration_batch_size"]
+    budget_split: str = _LW["budget_split"]
+    min_channels: int = _LW["min_channels"]
+    budget_resources: tuple[str, ...] | None = _LW["budget_resources"]
+    ablation_sparsities: tuple[float, ...] = tuple(_LW["ablation_sparsities"])
+    ablation_variant: str | None = _LW["ablation_variant"]
 
     def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise ValueError(f"layerwise.score={self.score!r}; expected one of {SCORES}")
-        if self.budget_split not in BUDGET_SPLITS:
-            raise ValueError(f"layerwise.budget_split={self.budget_split!r}; expected one of "
-                             f"{BUDGET_SPLITS}")
-        for name in ("calibration_samples", "calibration_batch_size", "min_channels"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"layerwise.{name} must be >= 1, got {getattr(self, name)}")
-        if self.budget_resources is not None:
-            bad = [r for r in self.budget_resources if r not in RESOURCES]
-            if bad or not self.budget_resources:
-                raise ValueError(f"layerwise.budget_resources={list(self.budget_resources)}; "
-                                 f"give one or more of {RESOURCES} (or null)")
-        bad_s = [s for s in self.ablation_sparsities if not 0 < float(s) < 1]
-        if bad_s or not self.ablation_sparsities:
-            raise ValueError(f"layerwise.ablation_sparsities must be fractions in (0, 1), got "
-                             f"{list(self.ablation_sparsities)}")
+        schemas.check_fields(self, BLOCK, "layerwise", where="layerwise")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> LayerwiseConfig:
         """Build from a mapping; unknown keys raise a ``ValueError`` naming them."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown layerwise keys {unknown}; allowed: {sorted(known)}")
+        values = schemas.known_keys(cls, values, "layerwise")
         if values.get("budget_resources") is not None:
             values["budget_resources"] = tuple(values["budget_resources"])
         if "ablation_sparsities" in values:

@@ -1,0 +1,78 @@
+"""rasp.schemas: the config schemas as the one source of defaults and limits."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from rasp import schemas
+from rasp.hls import HlsOptions
+from rasp.prune.config import PruneConfig
+from rasp.train import TrainConfig
+
+from conftest import REPO
+
+
+def _minimal_config() -> dict:
+    return {"seed": 1, "datasets": {"jets": {"source": "pythia"}}, "models": {},
+            "hls": {"csim": "all"}, "pruning": {"jets": {"solver": {"gap": 0.01}}}}
+
+
+def test_fill_defaults_follows_refs_into_every_section():
+    cfg = _minimal_config()
+    schemas.fill_defaults(cfg)
+    assert cfg["hls"]["csim"] == "all"  # given values stay
+    assert cfg["hls"]["min_agreement"] == 0.95 and cfg["replicates"] == 1
+    # nested blocks behind $ref / $defs get theirs, next to what the user gave
+    assert cfg["pruning"]["jets"]["solver"] == {"gap": 0.01, "method": "milp", "time_limit": 20}
+    assert cfg["pruning"]["jets"]["budgets"] == [50, 25, 10, 5]
+    assert cfg["datasets"]["jets"]["pythia"]["jets_per_shard"] == 3100
+    # a mutable default is copied, never shared between blocks or calls
+    cfg["pruning"]["jets"]["budgets"].append(1)
+    again = _minimal_config()
+    schemas.fill_defaults(again)
+    assert again["pruning"]["jets"]["budgets"] == [50, 25, 10, 5]
+
+
+def test_library_classes_take_their_defaults_from_the_schema_files():
+    hls = yaml.safe_load((REPO / "src/rasp/schemas/hls.schema.yaml").read_text())
+    assert HlsOptions().csim_samples == hls["properties"]["csim_samples"]["default"]
+    block = yaml.safe_load((REPO / "src/rasp/schemas/pruning.schema.yaml").read_text())
+    props = block["$defs"]["dataset_block"]["properties"]
+    assert PruneConfig().importance_batches == props["importance_batches"]["default"]
+    assert PruneConfig().solver.time_limit == props["solver"]["properties"]["time_limit"]["default"]
+    assert schemas.default("training#/$defs/settings", "epochs") == TrainConfig().epochs
+
+
+@pytest.mark.parametrize(
+    ("section", "bad", "library", "words"),
+    [("hls", {"min_agreement": 1.5}, lambda v: HlsOptions.from_dict(v),
+      "1.5 is greater than the maximum of 1"),
+     ("hls", {"agreement_check": "most"}, lambda v: HlsOptions.from_dict(v),
+      "'most' is not one of ['within_tolerance', 'all']")],
+)
+def test_workflow_and_library_refuse_a_bad_value_with_the_same_words(section, bad, library, words):
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    cfg = _minimal_config()
+    cfg[section] = bad
+    with pytest.raises(WorkflowError) as workflow_err:
+        validate(cfg, str(schemas.ROOT_SCHEMA))
+    with pytest.raises(schemas.SettingsError) as library_err:
+        library(bad)
+    assert words in str(workflow_err.value) and words in str(library_err.value)
+    key = next(iter(bad))
+    assert str(library_err.value).startswith(f"{section}.{key}: ")
+
+
+def test_check_names_the_key_the_rule_and_the_description():
+    with pytest.raises(schemas.SettingsError) as err:
+        schemas.check({"finetune_epochs": -1}, "pruning#/$defs/dataset_block", where="pruning.jets")
+    msg = str(err.value)
+    assert msg.startswith("pruning.jets.finetune_epochs: -1 is less than the minimum of 0")
+    assert "(masked fine-tuning epochs after each pruning step)" in msg
+    with pytest.raises(schemas.SettingsError, match=r"allowed: \['agreement_check', "):
+        schemas.check({"csimm": "all"}, "hls")
+    with pytest.raises(KeyError, match="no key 'nope'"):
+        schemas.subschema("hls", "nope")
