@@ -56,11 +56,11 @@ from rasp import schemas
 
 #: The ``quantization`` key of a pruning block: src/rasp/schemas/pruning.schema.yaml.
 _BLOCK = "pruning#/$defs/dataset_block"
-_Q = schemas.defaults(_BLOCK, "quantization")
 RANGE_STATISTICS = tuple(schemas.subschema(_BLOCK, "quantization", "weight_range")[0]["enum"])
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from(_BLOCK, "quantization")
 class QuantConfig:
     """Settings of the uniform quantisation (the ``quantization`` key of a pruning block).
 
@@ -73,16 +73,16 @@ class QuantConfig:
     - ``learn_act_scales``: let QAT learn the activation scales (default: frozen).
     """
 
-    weight_bits: int = _Q["weight_bits"]
-    act_bits: int = _Q["act_bits"]
-    input_bits: int | None = _Q["input_bits"]
-    bias_bits: int = _Q["bias_bits"]
-    weight_range: str = _Q["weight_range"]
-    act_range: str = _Q["act_range"]
-    percentile: float = _Q["percentile"]
-    finetune_epochs: int = _Q["finetune_epochs"]
-    learning_rate: float | None = _Q["learning_rate"]
-    learn_act_scales: bool = _Q["learn_act_scales"]
+    weight_bits: int
+    act_bits: int
+    input_bits: int | None
+    bias_bits: int
+    weight_range: str
+    act_range: str
+    percentile: float
+    finetune_epochs: int
+    learning_rate: float | None
+    learn_act_scales: bool
 
     def __post_init__(self) -> None:
         schemas.check_fields(self, _BLOCK, "quantization", where="quantization")

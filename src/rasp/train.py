@@ -47,7 +47,6 @@ from rasp.seeds import derive_seed
 
 #: The training settings' schema (``$defs/settings`` of src/rasp/schemas/training.schema.yaml).
 _SETTINGS = "training#/$defs/settings"
-_T = schemas.defaults(_SETTINGS)
 SCHEDULERS = tuple(schemas.subschema(_SETTINGS, "scheduler")[0]["enum"])
 DEVICES = tuple(schemas.subschema("config", "device")[0]["enum"])
 RESUME_FILE = "state.pt"
@@ -58,6 +57,7 @@ Regularizer = Callable[[nn.Module], torch.Tensor]
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from(_SETTINGS)
 class TrainConfig:
     """Hyper-parameters of :func:`fit` (every field is a config key, see config/README.md;
     defaults and limits from the training schema, :mod:`rasp.schemas`).
@@ -77,17 +77,17 @@ class TrainConfig:
     - ``device``: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     """
 
-    epochs: int = _T["epochs"]
-    batch_size: int = _T["batch_size"]
-    learning_rate: float = _T["learning_rate"]
-    weight_decay: float = _T["weight_decay"]
-    scheduler: str = _T["scheduler"]
-    min_lr: float = _T["min_lr"]
-    plateau_factor: float = _T["plateau_factor"]
-    plateau_patience: int = _T["plateau_patience"]
-    early_stopping_patience: int = _T["early_stopping_patience"]
-    min_delta: float = _T["min_delta"]
-    eval_batch_size: int = _T["eval_batch_size"]
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    scheduler: str
+    min_lr: float
+    plateau_factor: float
+    plateau_patience: int
+    early_stopping_patience: int
+    min_delta: float
+    eval_batch_size: int
     seed: int = 0
     threads: int | None = None
     device: str = schemas.default("config", "device")

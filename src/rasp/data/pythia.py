@@ -74,30 +74,30 @@ _NEUTRINOS = (12, 14, 16)
 PYTHIA_MAX_SEED = 900_000_000
 
 
-#: Defaults of ``datasets.jets.pythia`` (src/rasp/schemas/datasets.schema.yaml); the
-#: settings not in it are fixed physics choices of the stand-in.
-_SIM = schemas.defaults("datasets", "jets", "pythia")
+#: Settings that are not in ``datasets.jets.pythia`` (src/rasp/schemas/datasets.schema.yaml,
+#: which gives the others their defaults): fixed physics choices of the stand-in.
 _FIXED = ("sqrt_s_gev", "jet_radius", "match_dr", "z_cut", "max_events_per_jet",
           "extra_settings")
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from("datasets", "jets", "pythia")
 class JetSimulationSettings:
     """Generator and selection settings (energies and momenta in GeV)."""
 
     sqrt_s_gev: float = 13000.0
-    pthat_min_gev: float = _SIM["pthat_min_gev"]
-    pthat_max_gev: float = _SIM["pthat_max_gev"]
+    pthat_min_gev: float
+    pthat_max_gev: float
     jet_radius: float = 0.8
-    jet_pt_min_gev: float = _SIM["jet_pt_min_gev"]
-    jet_pt_max_gev: float = _SIM["jet_pt_max_gev"]
-    max_abs_eta: float = _SIM["max_abs_eta"]
+    jet_pt_min_gev: float
+    jet_pt_max_gev: float
+    max_abs_eta: float
     match_dr: float = 0.8
     z_cut: float = 0.1
-    boson_production: str = _SIM["boson_production"]
-    wprime_mass_gev: float = _SIM["wprime_mass_gev"]
-    feature_backend: str = _SIM["feature_backend"]
-    events_per_batch: int = _SIM["events_per_batch"]
+    boson_production: str
+    wprime_mass_gev: float
+    feature_backend: str
+    events_per_batch: int
     max_events_per_jet: float = 20.0
     extra_settings: tuple[str, ...] = field(default_factory=tuple)
 

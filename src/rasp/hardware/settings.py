@@ -41,9 +41,6 @@ from rasp.schemas import SettingsError
 
 #: The schema of one ``hardware.<dataset>`` block.
 _TARGET = "hardware#/$defs/target"
-_HW = schemas.defaults(_TARGET)
-_DSP = schemas.defaults(_TARGET, "dsp")
-_BRAM = schemas.defaults(_TARGET, "bram")
 
 
 def _enum(*keys: str) -> tuple[str, ...]:
@@ -77,6 +74,7 @@ _RENAMED_DSP_KEYS = {
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from(_TARGET, "dsp")
 class DspModel:
     """Rule for the number of DSP48E2 slices one multiplication uses (all widths in bits).
 
@@ -90,11 +88,11 @@ class DspModel:
     mult_b_bits)`` DSPs, i.e. 1 up to 27x18, 2 up to 54x18 or 27x36, and so on.
     """
 
-    mult_a_bits: int = _DSP["mult_a_bits"]
-    mult_b_bits: int = _DSP["mult_b_bits"]
-    impl: str = _DSP["impl"]
-    fabric_max_weight_bits: int = _DSP["fabric_max_weight_bits"]
-    fabric_max_input_bits: int = _DSP["fabric_max_input_bits"]
+    mult_a_bits: int
+    mult_b_bits: int
+    impl: str
+    fabric_max_weight_bits: int
+    fabric_max_input_bits: int
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, where: str = "hardware.dsp") -> DspModel:
@@ -125,6 +123,7 @@ class DspModel:
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from(_TARGET, "bram")
 class BramModel:
     """Geometry of the block RAM that holds Resource-strategy weights.
 
@@ -136,10 +135,10 @@ class BramModel:
     C-synthesis view, an upper bound on BRAM).
     """
 
-    width_bits: int = _BRAM["width_bits"]
-    depth: int = _BRAM["depth"]
-    lutram_max_depth: int = _BRAM["lutram_max_depth"]
-    lutram_max_bits: int = _BRAM["lutram_max_bits"]
+    width_bits: int
+    depth: int
+    lutram_max_depth: int
+    lutram_max_bits: int
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, where: str = "hardware.bram") -> BramModel:
@@ -158,17 +157,18 @@ class BramModel:
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from(_TARGET)
 class HardwareSettings:
     """One dataset's hls4ml target (see the module docstring for the keys)."""
 
-    backend: str = _HW["backend"]
-    part: str = _HW["part"]
-    clock_period_ns: float = _HW["clock_period_ns"]
-    io_type: str = _HW["io_type"]
-    precision: str = _HW["precision"]
-    weight_precision: str | None = _HW["weight_precision"]
-    strategy: str = _HW["strategy"]
-    rf_policy: str = _HW["rf_policy"]
+    backend: str
+    part: str
+    clock_period_ns: float
+    io_type: str
+    precision: str
+    weight_precision: str | None
+    strategy: str
+    rf_policy: str
     dsp: DspModel = field(default_factory=DspModel)
     bram: BramModel = field(default_factory=BramModel)
 

@@ -87,6 +87,7 @@ class HlsInputError(ValueError):
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from("hls")
 class HlsOptions:
     """The ``hls`` config section: defaults and limits from src/rasp/schemas/hls.schema.yaml
     (:mod:`rasp.schemas`); ``select_by`` and ``distributed_arithmetic`` are filled by the
@@ -116,19 +117,19 @@ class HlsOptions:
     ``hls.da``); ``da_timeout_s``: Yosys wall-time limit per model (s).
     """
 
-    csim: str = _HLS["csim"]
-    csim_samples: int = _HLS["csim_samples"]
-    min_agreement: float = _HLS["min_agreement"]
-    agreement_check: str = _HLS["agreement_check"]
-    synthesize: str = _HLS["synthesize"]
-    vivado_synth: bool = _HLS["vivado_synth"]
-    cache_dir: str | None = _HLS["cache_dir"]
-    archive_max_weights_mb: float = _HLS["archive_max_weights_mb"]
-    diagnose_samples: int = _HLS["diagnose_samples"]
+    csim: str
+    csim_samples: int
+    min_agreement: float
+    agreement_check: str
+    synthesize: str
+    vivado_synth: bool
+    cache_dir: str | None
+    archive_max_weights_mb: float
+    diagnose_samples: int
     best_tolerance: float = schemas.default("figures", "tolerance")  # hls null = figures'
     select_by: str = "dsp"
     distributed_arithmetic: bool = False
-    da_timeout_s: float = _HLS["da_timeout_s"]
+    da_timeout_s: float
 
     def __post_init__(self) -> None:
         schemas.check({k: v for k, v in asdict(self).items() if k in _HLS}, "hls")

@@ -25,8 +25,6 @@ OBJECTIVE_RESOURCES = {"dsp": ("dsp",), "csd": ("dsp",), "bram": ("bram_18k",),
 RESOURCES = ("dsp", "bram_18k", "lut_da")
 #: The schema of a ``pruning.<dataset>`` block.
 BLOCK = "pruning#/$defs/dataset_block"
-_BLOCK = schemas.defaults(BLOCK)
-_SOLVER = schemas.defaults(BLOCK, "solver")
 SOLVER_METHODS = tuple(schemas.subschema(BLOCK, "solver", "method")[0]["enum"])
 #: Keys of a ``pruning.<dataset>`` block that describe the sweep, not one prune.
 SWEEP_KEYS = ("variants", "reuse_factors", "objectives", "objective_reuse_factors", "budgets")
@@ -38,19 +36,21 @@ JOB_KEYS = ("mem_mb", "runtime_min", "gpu")
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from(BLOCK, "solver")
 class SolverConfig:
     """Knapsack solver: ``method`` (milp | dp | greedy), ``time_limit`` (seconds per solve),
     ``gap`` (relative optimality gap at which a MILP solve may stop, 0.001 = 0.1%)."""
 
-    method: str = _SOLVER["method"]
-    time_limit: float = _SOLVER["time_limit"]
-    gap: float = _SOLVER["gap"]
+    method: str
+    time_limit: float
+    gap: float
 
     def __post_init__(self) -> None:
         schemas.check_fields(self, BLOCK, "solver", where="pruning.solver")
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from(BLOCK)
 class PruneConfig:
     """Hyper-parameters of :func:`rasp.prune.pruner.prune` (units in brackets).
 
@@ -80,24 +80,24 @@ class PruneConfig:
       of the selected masks exceed the budget (non-additive costs, e.g. neurons).
     """
 
-    importance: str = _BLOCK["importance"]
-    normalisation: str = _BLOCK["normalisation"]
-    importance_batches: int = _BLOCK["importance_batches"]
-    importance_batch_size: int = _BLOCK["importance_batch_size"]
+    importance: str
+    normalisation: str
+    importance_batches: int
+    importance_batch_size: int
     solver: SolverConfig = field(default_factory=SolverConfig)
-    schedule: str = _BLOCK["schedule"]
-    steps: int = _BLOCK["steps"]
-    power: float = _BLOCK["power"]
-    binary_tolerance: float = _BLOCK["binary_tolerance"]
-    finetune_epochs: int = _BLOCK["finetune_epochs"]
-    final_finetune_epochs: int | None = _BLOCK["final_finetune_epochs"]
+    schedule: str
+    steps: int
+    power: float
+    binary_tolerance: float
+    finetune_epochs: int
+    final_finetune_epochs: int | None
     finetune: dict[str, Any] = field(default_factory=dict)
-    finetune_samples: int | None = _BLOCK["finetune_samples"]
-    rtol: float = _BLOCK["rtol"]
-    group_lasso: float = _BLOCK["group_lasso"]
-    budget_resources: tuple[str, ...] = tuple(_BLOCK["budget_resources"])
-    keep_output_layer: bool = _BLOCK["keep_output_layer"]
-    repair_iterations: int = _BLOCK["repair_iterations"]
+    finetune_samples: int | None
+    rtol: float
+    group_lasso: float
+    budget_resources: tuple[str, ...]
+    keep_output_layer: bool
+    repair_iterations: int
 
     def __post_init__(self) -> None:
         schemas.check_fields(self, BLOCK, where="pruning", ignore=("solver",))

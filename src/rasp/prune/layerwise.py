@@ -99,7 +99,6 @@ from rasp.seeds import derive_seed
 from rasp.train import TrainConfig, apply_masks, evaluate, fit
 
 OBJECTIVES = ("layerwise", "layerwise+quant")
-_LW = schemas.defaults(BLOCK, "layerwise")
 SCORES = tuple(schemas.subschema(BLOCK, "layerwise", "score")[0]["enum"])
 BUDGET_SPLITS = tuple(schemas.subschema(BLOCK, "layerwise", "budget_split")[0]["enum"])
 #: Resources a layerwise budget may apply to (weight_bits: non-zero weights x width).
@@ -109,6 +108,7 @@ BLOCK_KEYS = ("layerwise", "quantization")
 
 
 @dataclass(frozen=True)
+@schemas.defaults_from(BLOCK, "layerwise")
 class LayerwiseConfig:
     """Settings of the layerwise objectives (the ``layerwise`` key of a pruning block).
 
@@ -124,14 +124,14 @@ class LayerwiseConfig:
       (None = the first pruned variant).
     """
 
-    score: str = _LW["score"]
-    calibration_samples: int = _LW["calibration_samples"]
-    calibration_batch_size: int = _LW["calibration_batch_size"]
-    budget_split: str = _LW["budget_split"]
-    min_channels: int = _LW["min_channels"]
-    budget_resources: tuple[str, ...] | None = _LW["budget_resources"]
-    ablation_sparsities: tuple[float, ...] = tuple(_LW["ablation_sparsities"])
-    ablation_variant: str | None = _LW["ablation_variant"]
+    score: str
+    calibration_samples: int
+    calibration_batch_size: int
+    budget_split: str
+    min_channels: int
+    budget_resources: tuple[str, ...] | None
+    ablation_sparsities: tuple[float, ...]
+    ablation_variant: str | None
 
     def __post_init__(self) -> None:
         schemas.check_fields(self, BLOCK, "layerwise", where="layerwise")

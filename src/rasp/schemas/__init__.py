@@ -137,6 +137,23 @@ def check(values: Mapping[str, Any], section: str, *keys: str, where: str | None
     raise SettingsError(f"{location}: {message}{hint}{more}")
 
 
+def defaults_from(section: str, *keys: str):
+    """Class decorator (put it under ``@dataclass``): every annotated field without a value
+    gets the schema's default of the property of the same name at ``keys`` of
+    ``section`` (a list default as a tuple). A field the schema gives no default keeps
+    needing one of its own."""
+    values = defaults(section, *keys)
+
+    def decorate(cls: type) -> type:
+        for name in cls.__dict__.get("__annotations__", {}):
+            if name not in cls.__dict__ and name in values:
+                value = values[name]
+                setattr(cls, name, tuple(value) if isinstance(value, list) else value)
+        return cls
+
+    return decorate
+
+
 def _json_form(value: Any) -> Any:
     """A settings value as the schema sees it: tuples as lists, numpy scalars as numbers."""
     if isinstance(value, Mapping):
