@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=68" wheel
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=77" wheel
 
 # Stamp files record that the current pyproject.toml is installed.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python

@@ -49,7 +49,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +144,7 @@ class HlsOptions:
     def from_dict(cls, data: Mapping[str, Any] | None) -> HlsOptions:
         """From the ``hls`` section (null = the default; ``cache_dir: null`` = no cache)."""
         data = {k: v for k, v in dict(data or {}).items() if v is not None or k == "cache_dir"}
-        allowed = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown} in config section hls; allowed: {allowed}")
-        return cls(**data)
+        return cls(**schemas.known_keys(cls, data, "hls"))
 
 
 def parse_run(run: str) -> tuple[str, int, float | None]:
