@@ -76,3 +76,12 @@ def test_check_names_the_key_the_rule_and_the_description():
         schemas.check({"csimm": "all"}, "hls")
     with pytest.raises(KeyError, match="no key 'nope'"):
         schemas.subschema("hls", "nope")
+
+
+def test_check_follows_refs_into_other_schema_files():
+    cfg = _minimal_config()
+    cfg["hardware"] = {"jets": {"backend": "Quartus"}}
+    with pytest.raises(schemas.SettingsError,
+                       match=r"^config.hardware.jets.backend: 'Quartus' is not one of"):
+        schemas.check(cfg, "config")
+    schemas.check(_minimal_config(), "config")  # a valid config passes

@@ -93,13 +93,16 @@ def default(section: str, *keys: str) -> Any:
 
 @functools.cache
 def _validator(section: str, keys: tuple[str, ...]):
+    from urllib.parse import unquote, urlparse
+
     import jsonschema
     import referencing
+    import referencing.jsonschema
 
     schema, path = subschema(section, *keys)
 
-    def retrieve(uri: str) -> referencing.Resource:
-        return referencing.Resource.from_contents(_load(Path(uri.removeprefix("file://"))))
+    def retrieve(uri: str) -> referencing.Resource:  # another schema file of this folder
+        return referencing.Resource.from_contents(_load(Path(unquote(urlparse(uri).path))))
 
     root = _load(path)
     base = path.as_uri()
