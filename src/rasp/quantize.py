@@ -54,13 +54,12 @@ from torch import nn
 
 from rasp import schemas
 
-#: The ``quantization`` key of a pruning block: src/rasp/schemas/pruning.schema.yaml.
-_BLOCK = "pruning#/$defs/dataset_block"
-RANGE_STATISTICS = tuple(schemas.subschema(_BLOCK, "quantization", "weight_range")[0]["enum"])
+#: Statistics a range may use (the ``quantization`` key of a pruning block).
+RANGE_STATISTICS = schemas.enum(schemas.PRUNING_BLOCK, "quantization", "weight_range")
 
 
 @dataclass(frozen=True)
-@schemas.defaults_from(_BLOCK, "quantization")
+@schemas.defaults_from(schemas.PRUNING_BLOCK, "quantization")
 class QuantConfig:
     """Settings of the uniform quantisation (the ``quantization`` key of a pruning block).
 
@@ -85,7 +84,7 @@ class QuantConfig:
     learn_act_scales: bool
 
     def __post_init__(self) -> None:
-        schemas.check_fields(self, _BLOCK, "quantization", where="quantization")
+        schemas.check_fields(self, schemas.PRUNING_BLOCK, "quantization", where="quantization")
 
     @property
     def resolved_input_bits(self) -> int:

@@ -47,8 +47,8 @@ from rasp.seeds import derive_seed
 
 #: The training settings' schema (``$defs/settings`` of src/rasp/schemas/training.schema.yaml).
 _SETTINGS = "training#/$defs/settings"
-SCHEDULERS = tuple(schemas.subschema(_SETTINGS, "scheduler")[0]["enum"])
-DEVICES = tuple(schemas.subschema("config", "device")[0]["enum"])
+SCHEDULERS = schemas.enum(_SETTINGS, "scheduler")
+DEVICES = schemas.enum("config", "device")
 RESUME_FILE = "state.pt"
 RESUME_FORMAT = "rasp-resume-1"
 

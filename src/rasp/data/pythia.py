@@ -65,7 +65,7 @@ PROCESSES: dict[str, tuple[str, ...]] = {
 #: by :func:`process_settings`.
 WPRIME_PROCESS = ("NewGaugeBoson:ffbar2Wprime = on", "Wprime:coup2WZ = 1.0",
                   "34:onMode = off", "34:onIfMatch = 24 23", *_HADRONIC_W, *_HADRONIC_Z)
-BOSON_PRODUCTION = tuple(schemas.subschema("datasets", "jets", "pythia", "boson_production")[0]["enum"])
+BOSON_PRODUCTION = schemas.enum("datasets", "jets", "pythia", "boson_production")
 
 #: PDG id of the resonance a jet is matched to; ``None``: the hard-process partons.
 TRUTH_PDG_ID: dict[str, int | None] = {"g": None, "q": None, "t": 6, "w": 24, "z": 23}

@@ -43,15 +43,11 @@ from rasp.schemas import SettingsError
 _TARGET = "hardware#/$defs/target"
 
 
-def _enum(*keys: str) -> tuple[str, ...]:
-    return tuple(schemas.subschema(_TARGET, *keys)[0]["enum"])
-
-
-BACKENDS = _enum("backend")
-IO_TYPES = _enum("io_type")
-STRATEGY_CHOICES = _enum("strategy")
+BACKENDS = schemas.enum(_TARGET, "backend")
+IO_TYPES = schemas.enum(_TARGET, "io_type")
+STRATEGY_CHOICES = schemas.enum(_TARGET, "strategy")
 STRATEGIES = tuple(s for s in STRATEGY_CHOICES if s != "auto")
-RF_POLICIES = _enum("rf_policy")
+RF_POLICIES = schemas.enum(_TARGET, "rf_policy")
 BRAM18K_BITS = 18 * 1024  # bits in one BRAM_18K primitive
 RASP_KEY = "RaspHardware"  # key of the rasp block inside an hls4ml config dict
 
@@ -65,7 +61,7 @@ def _checked(cls: type, data: Any, where: str, *keys: str) -> dict[str, Any]:
     return data
 
 
-DSP_IMPLS = _enum("dsp", "impl")
+DSP_IMPLS = schemas.enum(_TARGET, "dsp", "impl")
 #: Keys of earlier versions whose rule changed; using one is an error that names the new keys.
 _RENAMED_DSP_KEYS = {
     "lut_max_weight_bits": "fabric_max_weight_bits",

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rasp import schemas
 from rasp.hls.convert import ConvertedModel, quiet_stdout
 from rasp.hls.reports import (
     CsynthReport,
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 #: hls4ml backend -> the HLS tool its ``build()`` runs.
 HLS_TOOLS = {"Vivado": "vivado_hls", "Vitis": "vitis-run"}
 LOGIC_SYNTHESIS_TOOL = "vivado"
-SYNTHESIZE_MODES = ("auto", "always", "never")
+SYNTHESIZE_MODES = schemas.enum("hls", "synthesize")
 
 
 class SynthesisToolError(RuntimeError):

@@ -24,8 +24,8 @@ OBJECTIVE_RESOURCES = {"dsp": ("dsp",), "csd": ("dsp",), "bram": ("bram_18k",),
 #: LUT cost of the distributed-arithmetic design, :mod:`rasp.hardware.da_cost`).
 RESOURCES = ("dsp", "bram_18k", "lut_da")
 #: The schema of a ``pruning.<dataset>`` block.
-BLOCK = "pruning#/$defs/dataset_block"
-SOLVER_METHODS = tuple(schemas.subschema(BLOCK, "solver", "method")[0]["enum"])
+BLOCK = schemas.PRUNING_BLOCK
+SOLVER_METHODS = schemas.enum(BLOCK, "solver", "method")
 #: Keys of a ``pruning.<dataset>`` block that describe the sweep, not one prune.
 SWEEP_KEYS = ("variants", "reuse_factors", "objectives", "objective_reuse_factors", "budgets")
 #: Keys of a ``pruning.<dataset>`` block read by :mod:`rasp.prune.layerwise` only.

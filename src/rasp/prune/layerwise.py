@@ -99,8 +99,8 @@ from rasp.seeds import derive_seed
 from rasp.train import TrainConfig, apply_masks, evaluate, fit
 
 OBJECTIVES = ("layerwise", "layerwise+quant")
-SCORES = tuple(schemas.subschema(BLOCK, "layerwise", "score")[0]["enum"])
-BUDGET_SPLITS = tuple(schemas.subschema(BLOCK, "layerwise", "budget_split")[0]["enum"])
+SCORES = schemas.enum(BLOCK, "layerwise", "score")
+BUDGET_SPLITS = schemas.enum(BLOCK, "layerwise", "budget_split")
 #: Resources a layerwise budget may apply to (weight_bits: non-zero weights x width).
 RESOURCES = ("dsp", "bram_18k", "weight_bits")
 #: Keys of a ``pruning.<dataset>`` block that belong to these objectives, not PruneConfig.

@@ -71,6 +71,15 @@ def subschema(section: str, *keys: str) -> tuple[dict[str, Any], Path]:
     return dict(schema), path
 
 
+#: The schema of one ``pruning.<dataset>`` block (PruneConfig and its sub-blocks).
+PRUNING_BLOCK = "pruning#/$defs/dataset_block"
+
+
+def enum(section: str, *keys: str) -> tuple[Any, ...]:
+    """The allowed values of one property: ``enum("hls", "csim")`` -> ``("all", ...)``."""
+    return tuple(subschema(section, *keys)[0]["enum"])
+
+
 def defaults(section: str, *keys: str) -> dict[str, Any]:
     """``{property: default}`` of the properties at ``keys`` of ``section`` that declare one
     (deep copies: a mutable default is never shared)."""
