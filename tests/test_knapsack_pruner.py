@@ -91,8 +91,8 @@ def test_pruner_refuses_objectives_it_cannot_solve_and_bad_budgets():
     model, _, _ = _toy()
     target = HardwareTarget(model, {"precision": "ap_fixed<16,6>"}, reuse_factor=2,
                             input_shape=(8,))
-    with pytest.raises(ValueError, match="csd: rasp.prune.pruner.prune"):
-        KnapsackPruner(target, objective="csd")
+    with pytest.raises(ValueError, match="expected one of"):
+        KnapsackPruner(target, objective="filters")
     with pytest.raises(ValueError, match="fraction in"):
         KnapsackPruner(target).step(1.5)
     with pytest.raises(ValueError, match="uses no"):
@@ -130,3 +130,46 @@ def test_unstructured_keeps_the_globally_best_single_weights_within_the_dsp_budg
     kept, s = pruner.masks[hidden], scores[hidden]
     assert 0 < int(kept.sum()) < kept.numel()
     assert float(s[kept].min()) >= float(s[~kept].max())
+
+
+def test_csd_writes_the_chosen_roundings_into_the_weights():
+    """csd in a user's loop: the step rounds some kept weights onto a value with at most
+    two CSD digits (a DSP-free shift-add) and reports which items it rounded."""
+    from rasp.hardware.fixed import csd_digits
+
+    model, _, _ = _toy()
+    target = HardwareTarget(model, {"precision": "ap_fixed<16,6>"}, reuse_factor=1,
+                            input_shape=(8,))
+    before = {p: w.detach().clone() for p, w in target.weights().items()}
+    pruner = KnapsackPruner(target, objective="csd", importance=MagnitudeImportance())
+    sel = pruner.step(0.5)
+    assert sel.meets_budget and sel.rounded.size > 0
+    changed = [(p, w.detach()[(w.detach() != before[p]) & pruner.masks[p]])
+               for p, w in target.weights().items()]
+    moved = torch.cat([v for _, v in changed])
+    assert moved.numel() > 0  # rounded weights hold new values
+    lsb = 2.0 ** -10  # ap_fixed<16,6>: 10 fractional bits
+    assert bool((csd_digits(torch.round(moved / lsb).long().numpy()) <= 2).all())
+
+
+def test_the_workflow_importance_is_fisher_per_structure():
+    from rasp.prune.knapsack_pruner import SeededBatches, WeightImportance
+
+    model, x, y = _toy()
+    target = HardwareTarget(model, {"precision": "ap_fixed<16,6>"}, reuse_factor=2,
+                            input_shape=(8,))
+    batches = SeededBatches(x.numpy(), y.numpy(), batch_size=64, max_batches=2)
+    with pytest.raises(ValueError, match="unknown importance method"):
+        WeightImportance("l3")
+    with pytest.raises(ValueError, match="needs training mini-batches"):
+        WeightImportance("taylor")
+    fisher = WeightImportance("fisher", batches)
+    assert fisher.per_structure and fisher.normalisation == "none"
+    pruner = KnapsackPruner(target, objective="dsp", importance=fisher)
+    sel = pruner.step(0.5)
+    assert sel.meets_budget
+    # the batches are drawn again from their seed: the same seed, the same batches
+    first = [b[1].tolist() for b in batches]
+    assert first == [b[1].tolist() for b in batches]
+    batches.seed = 1
+    assert first != [b[1].tolist() for b in batches]

@@ -85,3 +85,34 @@ def test_check_follows_refs_into_other_schema_files():
                        match=r"^config.hardware.jets.backend: 'Quartus' is not one of"):
         schemas.check(cfg, "config")
     schemas.check(_minimal_config(), "config")  # a valid config passes
+
+
+def _items_enum(section, *keys):
+    return tuple(schemas.subschema(section, *keys)[0]["items"]["enum"])
+
+
+def test_algorithm_vocabularies_agree_with_the_config_schema():
+    """The algorithms define what they support; the schema that checks a config lists the
+    same names (a method added to one and not the other fails here, not in a user's run)."""
+    from rasp.data.jet_features import BACKENDS
+    from rasp.data.prepare import NAN_POLICIES
+    from rasp.knapsack.solve import METHODS as SOLVE_METHODS
+    from rasp.models import _REGISTRY
+    from rasp.prune import config, importance, layerwise, schedule
+
+    block = schemas.PRUNING_BLOCK
+    pairs = [
+        (importance.METHODS, schemas.enum(block, "importance")),
+        (importance.NORMALISATIONS, schemas.enum(block, "normalisation")),
+        (schedule.SCHEDULES, schemas.enum(block, "schedule")),
+        (config.OBJECTIVES + config.LAYERWISE_OBJECTIVES, _items_enum(block, "objectives")),
+        (config.RESOURCES, _items_enum(block, "budget_resources")),
+        (layerwise.RESOURCES, _items_enum(block, "layerwise", "budget_resources")),
+        (BACKENDS, schemas.enum("datasets", "jets", "pythia", "feature_backend")),
+        (NAN_POLICIES, schemas.enum("datasets", "jets", "nan_policy")),
+        (tuple(_REGISTRY), schemas.enum("models", "jets", "arch")),
+    ]
+    for algorithm, schema in pairs:
+        assert sorted(algorithm) == sorted(schema)
+    # the solver methods the config offers are ones the knapsack layer solves
+    assert set(config.SOLVER_METHODS) <= set(SOLVE_METHODS)

@@ -2,14 +2,14 @@
 # constraints and the registry of final targets. No rule lives here.
 import re
 
-from rasp.schemas import fill_defaults
+from rasp.prune.config import LAYERWISE_OBJECTIVES
+from rasp.prune.config import OBJECTIVES as KNAPSACK_OBJECTIVES
+from rasp.schemas import PRUNING_BLOCK, fill_defaults
+from rasp.schemas import enum as schema_enum
 
 
 DATASETS = ["jets", "svhn"]
-OBJECTIVES = [
-    "dsp", "csd", "bram", "dsp+bram", "lut_da", "neurons", "unstructured", "layerwise",
-    "layerwise+quant",
-]
+OBJECTIVES = [*KNAPSACK_OBJECTIVES, *LAYERWISE_OBJECTIVES]
 
 
 wildcard_constraints:

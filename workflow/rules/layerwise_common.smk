@@ -1,21 +1,12 @@
 # Helpers of the layerwise rules (config accessors, target list); the rules are in
 # layerwise.smk, which includes this file. Needs prune.smk and figures.smk helpers.
 
-LAYERWISE_OBJECTIVES = ("layerwise", "layerwise+quant")
-# Defaults of rasp.prune.layerwise.LayerwiseConfig, for blocks without the key.
-LAYERWISE_DEFAULTS = {
-    "calibration_samples": 2048,
-    "calibration_batch_size": 1024,
-    "ablation_sparsities": [0.25, 0.5, 0.75, 0.9],
-    "ablation_variant": None,
-}
-LAYERWISE_SCORES = ["activation", "activation_x_weight"]
+LAYERWISE_SCORES = list(schema_enum(PRUNING_BLOCK, "layerwise", "score"))
 
 
 def layerwise_setting(dataset, key):
-    block = pruning_block(dataset).get("layerwise") or {}
-    value = block.get(key)
-    return LAYERWISE_DEFAULTS[key] if value is None else value
+    """``pruning.<dataset>.layerwise.<key>`` (defaults filled from the schema)."""
+    return pruning_block(dataset)["layerwise"][key]
 
 
 def layerwise_datasets():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -153,11 +153,6 @@ def parse_generated(project_dir: str | Path) -> dict[str, GeneratedLayer]:
             weight_precision=weight_types.get(name),
         )
     return out
-
-
-def generated_frame(generated: dict[str, GeneratedLayer]) -> pd.DataFrame:
-    """The parsed numbers as a table indexed by hls4ml layer name."""
-    return pd.DataFrame([asdict(g) for g in generated.values()]).set_index("name")
 
 
 def compare_with_generated(estimate, generated: dict[str, GeneratedLayer]) -> pd.DataFrame:

@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 
 from rasp.hardware.costs import (
@@ -82,10 +81,6 @@ class Structures:
         """Indices into ``weight.flatten()`` of structure ``i``."""
         return self.flat_index[self.offsets[i]:self.offsets[i + 1]]
 
-    @property
-    def index_sets(self) -> list[np.ndarray]:
-        return [self.index_set(i) for i in range(len(self))]
-
     def reduce(self, values: np.ndarray | torch.Tensor, how: str = "sum") -> np.ndarray:
         """Per-structure ``sum`` / ``max`` / ``any`` of a weight-shaped array (e.g. |w|)."""
         if isinstance(values, torch.Tensor):
@@ -123,11 +118,6 @@ class Structures:
         kept = np.asarray(kept, dtype=bool).reshape(-1)
         return self.fixed_cost + self.costs[kept].sum(axis=0)
 
-    def cost_frame(self) -> pd.DataFrame:
-        """Costs as a table, one row per structure."""
-        df = pd.DataFrame(self.costs, columns=list(self.resources))
-        df.insert(0, "size", self.sizes)
-        return df
 
 
 def _csr(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -49,7 +49,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -617,6 +617,3 @@ def run_hls(
                 result["resource_source"])
     return result
 
-
-def options_dict(options: HlsOptions) -> dict[str, Any]:
-    return asdict(options)

@@ -93,10 +93,6 @@ class KnapsackResult:
     def n_kept(self) -> int:
         return int(self.keep.sum())
 
-    @property
-    def proven_optimal(self) -> bool:
-        return self.status == "optimal"
-
     def summary(self) -> dict:
         """JSON-friendly dict of everything except the mask (counts instead)."""
         return {

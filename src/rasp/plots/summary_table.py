@@ -179,15 +179,6 @@ def the_baseline(group: pd.DataFrame) -> pd.Series:
     return base.iloc[0]
 
 
-def relative_resource(value: float, baseline: float) -> float:
-    """``value / baseline`` (fraction); 0 when both are 0, NaN when unknown."""
-    if pd.isna(value) or pd.isna(baseline):
-        return math.nan
-    if baseline == 0:
-        return 0.0 if value == 0 else math.inf
-    return float(value) / float(baseline)
-
-
 def reduction_percent(value: float, baseline: float) -> float:
     """Reduction in percent, ``100 x (1 - value / baseline)``; NaN if the baseline is 0."""
     if pd.isna(value) or pd.isna(baseline) or baseline == 0:

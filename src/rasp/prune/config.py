@@ -17,6 +17,8 @@ from rasp import schemas
 #: Pruning objectives: which hardware structures the knapsack chooses among, and which
 #: resources it budgets.
 OBJECTIVES = ("dsp", "csd", "bram", "dsp+bram", "lut_da", "neurons", "unstructured")
+#: Objectives of :mod:`rasp.prune.layerwise` (greedy layer-by-layer channel pruning).
+LAYERWISE_OBJECTIVES = ("layerwise", "layerwise+quant")
 #: Resources an objective's budget applies to (neurons and unstructured: configurable).
 OBJECTIVE_RESOURCES = {"dsp": ("dsp",), "csd": ("dsp",), "bram": ("bram_18k",),
                        "dsp+bram": ("dsp", "bram_18k"), "lut_da": ("lut_da",)}

@@ -39,6 +39,7 @@ layers' weights become individually more valuable). ``none`` keeps raw scores: s
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -136,8 +137,10 @@ def weight_scores(
     method: str,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
     device: str | torch.device = "cpu",
+    loss_fn: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Per-weight scores of ``method`` (``l1`` | ``l2`` | ``taylor`` | ``fisher``)."""
+    """Per-weight scores of ``method`` (``l1`` | ``l2`` | ``taylor`` | ``fisher``);
+    ``loss_fn(logits, y)`` of taylor / fisher defaults to cross-entropy."""
     if method not in METHODS:
         raise ValueError(f"unknown importance method {method!r}; expected one of {METHODS}")
     if method in ("taylor", "fisher"):
@@ -148,10 +151,11 @@ def weight_scores(
             for name in params:
                 n = _param(model, name).numel()
                 flat[name] = (np.arange(n), np.arange(n))
-            values = fisher_values(model, params, flat, None, batches, device=device)
+            values = fisher_values(model, params, flat, None, batches, loss_fn=loss_fn,
+                                   device=device)
             return {n: torch.as_tensor(v).reshape(_param(model, n).shape)
                     for n, v in values.items()}
-        return taylor_scores(model, params, batches, device=device)
+        return taylor_scores(model, params, batches, loss_fn=loss_fn, device=device)
     return magnitude_scores(model, params, method)
 
 
@@ -191,6 +195,25 @@ def normalise(
             if n_kept > 0 and total > 0:
                 s /= total / n_kept if mode == "mean" else total
         out[name] = s
+    return out
+
+
+def normalise_values(values: np.ndarray, items: Any, mode: str) -> np.ndarray:
+    """Per-layer normalisation of structure values (fisher): divide by the layer's mean
+    value per weight (``mean``) or its total (``total``) over the valued structures of
+    ``items`` (a :class:`rasp.prune.selection.ItemSet`); ``none``: unchanged."""
+    if mode == "none":
+        return values
+    out = values.copy()
+    sizes = np.zeros(items.n)
+    for _name, (_flat, ids) in items.value_members.items():
+        sizes += np.bincount(ids, minlength=items.n)
+    for name in np.unique(items.layer):
+        sel = (items.layer == name) & items.valued & (values > 0)
+        total = values[sel].sum()
+        if total <= 0:
+            continue
+        out[items.layer == name] /= total / sizes[sel].sum() if mode == "mean" else total
     return out
 
 

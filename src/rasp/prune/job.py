@@ -23,14 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-from rasp.prune.config import PruneConfig
+from rasp.prune.config import LAYERWISE_OBJECTIVES, PruneConfig
 from rasp.prune.masks import save_masks
 from rasp.prune.pruner import prune
 from rasp.prune.results import write_json, write_trajectory
-
-#: Objectives implemented by :mod:`rasp.prune.layerwise` (greedy layer-by-layer channel
-#: pruning); every other objective is the knapsack pruner :func:`rasp.prune.pruner.prune`.
-LAYERWISE_OBJECTIVES = ("layerwise", "layerwise+quant")
 
 
 def load_baseline_and_data(baseline_path: str | Path, data_path: str | Path):

@@ -84,21 +84,21 @@ from rasp.hardware.estimate import estimate_layers
 from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import describe_model, trace_weight_layers
 from rasp.hardware.settings import HardwareSettings
-from rasp.prune.config import BLOCK, PruneConfig
+from rasp.prune.config import BLOCK, LAYERWISE_OBJECTIVES, PruneConfig
 from rasp.prune.masks import Masks, clone_masks, full_masks, masks_hold, sparsity
 from rasp.prune.pruner import (
-    LAYER_COLUMNS,
-    REPORTED_RESOURCES,
     PruneResult,
+    builtin,
     describe_target,
     outcome_metrics,
+    reported_totals,
 )
 from rasp.prune.selection import within_budget
 from rasp.quantize import QuantConfig, calibration_subset, quantize_and_finetune
 from rasp.seeds import derive_seed
 from rasp.train import TrainConfig, apply_masks, evaluate, fit
 
-OBJECTIVES = ("layerwise", "layerwise+quant")
+OBJECTIVES = LAYERWISE_OBJECTIVES
 SCORES = schemas.enum(BLOCK, "layerwise", "score")
 BUDGET_SPLITS = schemas.enum(BLOCK, "layerwise", "budget_split")
 #: Resources a layerwise budget may apply to (weight_bits: non-zero weights x width).
@@ -332,14 +332,6 @@ def _step_seed(seed: int, step: int) -> int:
     return derive_seed(seed, step, 11)  # 11: a stream apart from the knapsack pruner's
 
 
-def _builtin(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if x is pd.NA:
-        return None
-    return x
-
-
 # --------------------------------------------------------------------------------------
 # The objective
 # --------------------------------------------------------------------------------------
@@ -539,12 +531,9 @@ def prune_layerwise(
 
     final = estimate_layers(final_layers, model, masks)
     final_res = resource_table(final.layers)
-    val_eval = evaluate(model, data.x_val, data.y_val)
-    test_eval = evaluate(model, data.x_test, data.y_test, roc_auc=True,
-                         class_names=list(data.class_names))
-    totals_out = {k: float(final.totals[k]) for k in REPORTED_RESOURCES}
+    totals_out = reported_totals(final)
     totals_out["weight_bits"] = float(final_res["weight_bits"].sum())
-    base_out = {k: float(base_tab.totals[k]) for k in REPORTED_RESOURCES}
+    base_out = reported_totals(base_tab)
     base_out["weight_bits"] = float(base_tot["weight_bits"])
     meets = within_budget({r: totals_out[r] for r in resources}, budget_abs)
     if not meets:
@@ -554,36 +543,15 @@ def prune_layerwise(
     def reduction(key: str) -> float | None:  # the weight memory; outcome_metrics does the rest
         return 1.0 - totals_out[key] / base_out[key] if base_out[key] > 0 else None
 
-    layers_out = {}
-    for name, row in final.layers.iterrows():
-        entry = {c: _builtin(row[c]) for c in LAYER_COLUMNS if c in row.index}
-        entry["weight_bits"] = _builtin(row["weight_bits"])
-        entry["weight_memory_bits"] = float(final_res.loc[name, "weight_bits"])
-        layers_out[name] = entry
-    for g in groups:
-        layers_out[g.name]["channels"] = g.n_channels
-        layers_out[g.name]["channels_kept"] = int(g.alive(masks).sum())
-    base_layers = {
-        name: {**{c: _builtin(row[c]) for c in ("dsp", "bram_18k", "multipliers", "lut")},
-               "weight_bits": _builtin(row["weight_bits"]),
-               "weight_memory_bits": float(base_res.loc[name, "weight_bits"])}
-        for name, row in base_tab.layers.iterrows()
-    }
-    test_acc = float(test_eval["accuracy"])
     metrics: dict[str, Any] = {
         **outcome_metrics(
-            objective=objective, reuse_factor=reuse_factor, budget=budget,
-            resources=resources, budget_abs=budget_abs, meets=meets, val_eval=val_eval,
-            test_eval=test_eval, base_val=base_val, base_test=base_test, rtol=cfg.rtol,
-            totals=totals_out, base_totals=base_out),
-        "best_accepted_budget_fraction": budget if rows[-1]["accepted"] else 1.0,
-        "best_accepted_val_accuracy": float(val_eval["accuracy"]) if rows[-1]["accepted"]
-        else None,
+            model, data, final, base_tab, objective=objective, reuse_factor=reuse_factor,
+            budget=budget, resources=resources, budget_abs=budget_abs, meets=meets,
+            base_val=base_val, base_test=base_test, rtol=cfg.rtol, totals=totals_out,
+            base_totals=base_out),
         "weight_memory_bits": totals_out["weight_bits"],
         "baseline_weight_memory_bits": base_out["weight_bits"],
         "weight_memory_reduction": reduction("weight_bits"),
-        "layers": layers_out,
-        "baseline_layers": base_layers,
         "sparsity": sparsity(masks),
         "solver_method": f"layerwise-{lw.score}",
         "solver_status": "greedy",
@@ -605,6 +573,17 @@ def prune_layerwise(
         "strategies": {lay.name: lay.strategy for lay in final_layers},
         "wall_seconds": time.perf_counter() - t_start,
     }
+    accepted = rows[-1]["accepted"]
+    metrics["best_accepted_budget_fraction"] = budget if accepted else 1.0
+    metrics["best_accepted_val_accuracy"] = metrics["val_accuracy"] if accepted else None
+    for table, res, key in ((final, final_res, "layers"), (base_tab, base_res, "baseline_layers")):
+        for name, row in table.layers.iterrows():
+            metrics[key][name].update(weight_bits=builtin(row["weight_bits"]),
+                                      weight_memory_bits=float(res.loc[name, "weight_bits"]))
+    for g in groups:
+        metrics["layers"][g.name]["channels"] = g.n_channels
+        metrics["layers"][g.name]["channels_kept"] = int(g.alive(masks).sum())
+    test_acc = metrics["test_accuracy"]
     log.info(
         "result: test accuracy %.4f (baseline %.4f); dsp %.0f/%.0f, bram_18k %.0f/%.0f, "
         "weight memory %.0f/%.0f bits, sparsity %.3f, %s budget; %.1f s",

@@ -89,20 +89,6 @@ def intersect(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> M
     return out
 
 
-def check_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
-    """Raise ``ValueError`` naming any mask whose parameter is missing or has another shape."""
-    named = dict(model.named_parameters())
-    for k, v in masks.items():
-        if k not in named:
-            raise ValueError(f"mask for {k!r}, which is not a parameter of the model")
-        if tuple(v.shape) != tuple(named[k].shape):
-            raise ValueError(
-                f"mask {k!r} has shape {tuple(v.shape)}, parameter has {tuple(named[k].shape)}"
-            )
-        if v.dtype != torch.bool:
-            raise ValueError(f"mask {k!r} has dtype {v.dtype}; masks are bool (True = kept)")
-
-
 def masks_hold(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> bool:
     """True when every masked weight of ``model`` is exactly 0."""
     named = dict(model.named_parameters())

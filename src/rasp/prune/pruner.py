@@ -6,10 +6,11 @@ baseline's estimated resources) for one objective and reuse factor:
 1. Build the hls4ml configuration the model will be synthesised with
    (:func:`rasp.hardware.hls_config.make_hls_config`), describe every layer and estimate
    the baseline's resources (:mod:`rasp.hardware.estimate`).
-2. For each budget of the schedule (:mod:`rasp.prune.schedule`): score every weight
-   (:mod:`rasp.prune.importance`), normalise across layers, sum into structure values,
-   solve one knapsack over all layers (:mod:`rasp.prune.selection`), intersect with the
-   previous masks, fine-tune with the masks held exactly at zero (``rasp.train.fit``,
+2. For each budget of the schedule (:mod:`rasp.prune.schedule`): one
+   :meth:`KnapsackPruner.select <rasp.prune.knapsack_pruner.KnapsackPruner.select>` (score
+   every weight with the block's importance on the step's seeded batches, normalise across
+   layers, sum into structure values, solve one knapsack over all layers, intersect with
+   the previous masks), fine-tune with the masks held exactly at zero (``rasp.train.fit``,
    a fresh Adam each step, optional group lasso), and accept the step when validation
    accuracy >= ``rtol`` x the baseline's.
 3. The result is the model AT the target budget (the requested point) with the best
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -37,25 +39,11 @@ from rasp.hardware.estimate import estimate_layers
 from rasp.hardware.settings import HardwareSettings
 from rasp.models import full_state_dict
 from rasp.prune.config import PruneConfig
-from rasp.prune.importance import (
-    fisher_values,
-    iterate_batches,
-    normalise,
-    resolve_normalisation,
-    structure_values,
-    weight_scores,
-)
+from rasp.prune.knapsack_pruner import KnapsackPruner, SeededBatches, WeightImportance
 from rasp.prune.masks import Masks, clone_masks, full_masks, masks_hold, sparsity
 from rasp.prune.regularizer import GroupLasso
 from rasp.prune.schedule import Schedule
-from rasp.prune.selection import (
-    ItemSet,
-    Selection,
-    forced_items,
-    select_knapsack,
-    select_unstructured,
-    within_budget,
-)
+from rasp.prune.selection import ItemSet, Selection, within_budget
 from rasp.prune.target import HardwareTarget
 from rasp.seeds import derive_seed
 from rasp.train import TrainConfig, apply_masks, evaluate, fit, resolve_device
@@ -95,43 +83,8 @@ def _clone_or_none(masks: Masks | None) -> Masks | None:
     return None if masks is None else clone_masks(masks)
 
 
-def _rounding_choice(model: nn.Module, items: ItemSet, scores: Mapping[str, torch.Tensor],
-                     values: np.ndarray):
-    """Values of the csd rounding items and the callback that writes their weights.
-
-    A rounding item is worth its weights' scores times the share a first-order score keeps
-    after rounding (:meth:`ItemSet.rounding_factors`). The callback restores the weights
-    as they are now and then writes the rounded values of the chosen rounding items.
-    """
-    named = dict(model.named_parameters())
-    factors = items.rounding_factors(named)
-    scaled = {p: (s * torch.as_tensor(factors[p].reshape(tuple(s.shape)), dtype=s.dtype)
-                  if p in factors else s) for p, s in scores.items()}
-    round_values = structure_values(scaled, items.value_members, items.n)
-    values = values.copy()
-    values[items.round_items] = round_values[items.round_items]
-    originals = {p: named[p].detach().clone() for p in items.round_values}
-
-    @torch.no_grad()
-    def on_rounding(chosen: np.ndarray) -> None:
-        for p, target in items.round_values.items():
-            param = named[p]
-            param.copy_(originals[p])
-            flat, ids = items.value_members[p]
-            pos = flat[np.isin(ids, chosen)]
-            param.view(-1)[torch.as_tensor(pos)] = torch.as_tensor(target[pos], dtype=param.dtype)
-
-    return values, on_rounding
 
 
-def _step_seed(seed: int, step: int) -> int:
-    return derive_seed(seed, step)
-
-
-def _to_builtin(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
 
 
 @dataclass
@@ -222,37 +175,25 @@ def prune(
         return hw.resources(masks, resources)
 
     base_table = estimate_table(None)
-    base_totals = {k: float(base_table.totals[k]) for k in REPORTED_RESOURCES}
-    if LUT_DA in resources:
-        base_totals[LUT_DA] = hw.lut_da(None)
-    for r in resources:
-        if base_totals[r] <= 0:
-            raise ValueError(
-                f"objective {objective!r} budgets {r}, but the baseline uses no {r} at RF "
-                f"{reuse_factor} with these hardware settings (strategy "
-                f"{sorted({lay.strategy for lay in layers})}); pick a reuse factor / precision "
-                f"where the weights use {r} (e.g. BRAM needs weights in block RAM: RF > 1, "
-                "depth above the LUTRAM threshold)"
-            )
+    base_totals = reported_totals(base_table)
+    batches = SeededBatches(data.x_train, data.y_train, cfg.importance_batch_size,
+                            cfg.importance_batches)
+    pruner = KnapsackPruner(
+        hw, objective, WeightImportance(cfg.importance, batches, device=dev,
+                                        normalisation=cfg.normalisation),
+        resources=resources, solver=cfg.solver.method, time_limit=cfg.solver.time_limit,
+        gap=cfg.solver.gap, keep_output_layer=cfg.keep_output_layer,
+        repair_iterations=cfg.repair_iterations, logger=log)
+    base_totals.update(pruner.baseline)
     budget_abs = {r: budget * base_totals[r] for r in resources}
     log.info(
         "prune objective=%s RF=%d budget=%.4g%% of baseline %s -> %s; importance=%s (%s), "
         "schedule=%s x%d, finetune %d (+%d final) epochs, rtol=%.3f, solver %s",
         objective, reuse_factor, 100 * budget, {r: base_totals[r] for r in resources},
         {r: round(v, 2) for r, v in budget_abs.items()}, cfg.importance,
-        resolve_normalisation(cfg.importance, cfg.normalisation), cfg.schedule, cfg.steps,
+        pruner.importance.normalisation, cfg.schedule, cfg.steps,
         cfg.finetune_epochs, cfg.last_epochs, cfg.rtol, cfg.solver.method,
     )
-
-    items: ItemSet | None = None
-    fixed: dict[str, float] = {}
-    if objective != "unstructured":
-        items, fixed = hw.items(objective, resources)
-        for note in items.notes:
-            log.info("%s", note)
-        log.info("%d structures (%s); resources outside them: %s", items.n,
-                 ", ".join(f"{k}: {int((items.kind == k).sum())}" for k in np.unique(items.kind)),
-                 {r: round(v, 3) for r, v in fixed.items()})
 
     # costs that depend on the weight values (constant folding at Latency): fine-tuning can
     # move a weight onto a costlier constant, so the budget is checked again after it
@@ -264,50 +205,15 @@ def prune(
     log.info("baseline val accuracy %.4f, test accuracy %.4f; accept val >= %.4f",
              base_val, base_test, threshold)
 
-    norm = resolve_normalisation(cfg.importance, cfg.normalisation)
-
-    def select(step_budget: dict[str, float], masks: Masks, seed: int) -> Selection:
-        """Score, build the items (rebuilt from the current weights when their costs
-        depend on them) and solve one selection at ``step_budget``."""
-        nonlocal items, fixed
-        if items is not None and items.weight_dependent:
-            items, fixed = hw.items(objective, resources, masks)
-        on_rounding = None
-        if items is not None and cfg.importance == "fisher":
-            if items.round_pair is not None:
-                raise ValueError("objective 'csd' needs a per-weight importance (taylor, l1 or "
-                                 "l2), not fisher")
-            values = _fisher(model, params, cfg, data, seed, dev, items)
-            values = _normalise_values(values, items, norm)
-        else:
-            scores = normalise(_scores(model, params, cfg, data, seed, dev), norm, masks)
-            if items is not None:
-                values = structure_values(scores, items.value_members, items.n)
-            if items is not None and items.round_pair is not None:
-                values, on_rounding = _rounding_choice(model, items, scores, values)
-        if items is None:
-            return select_unstructured(
-                scores, masks, budget=step_budget, estimate=estimate,
-                output_param=layers[-1].param_name,
-                keep_output_layer=cfg.keep_output_layer, logger=log,
-            )
-        alive = items.alive(masks)
-        forced = forced_items(items, values, alive, cfg.keep_output_layer)
-        return select_knapsack(
-            items, values, alive, forced, budget=step_budget, fixed=fixed,
-            estimate=estimate, model=model, params=params, previous=masks,
-            method=cfg.solver.method, time_limit=cfg.solver.time_limit,
-            gap=cfg.solver.gap, repair_iterations=cfg.repair_iterations,
-            additive=objective not in ("neurons", LUT_DA), seed=seed, logger=log,
-            on_rounding=on_rounding,
-        )
-
-    def hold_rounded(sel: Selection) -> None:
-        """Weights of the chosen csd rounding items stay on their grid values from now on."""
-        if frozen is None or not sel.rounded.size:
-            return
-        for name, (flat, ids) in items.value_members.items():
-            frozen[name].view(-1)[torch.as_tensor(flat[np.isin(ids, sel.rounded)])] = True
+    def select(fraction: float, masks: Masks, seed: int) -> Selection:
+        """One knapsack at ``fraction`` of the baseline; importance batches drawn with
+        ``seed``; the chosen csd roundings held fixed from now on."""
+        batches.seed = seed
+        sel = pruner.select(fraction, masks, seed=seed)
+        if frozen is not None and sel.rounded.size:
+            for name, (flat, ids) in pruner.items.value_members.items():
+                frozen[name].view(-1)[torch.as_tensor(flat[np.isin(ids, sel.rounded)])] = True
+        return sel
 
     masks = full_masks(model, params)
     frozen: Masks | None = ({p: torch.zeros_like(m) for p, m in masks.items()}
@@ -317,7 +223,6 @@ def prune(
     best_target: dict[str, Any] | None = None
     rows: list[dict[str, Any]] = []
     total_solve = 0.0
-    last_sel: Selection | None = None
     step = 0
     while (fraction := schedule.next()) is not None:
         step += 1
@@ -329,12 +234,10 @@ def prune(
             masks = clone_masks(acc_masks)
             frozen = _clone_or_none(acc_frozen)
             started_from = f"accepted@{acc_fraction:.4g}"
-        step_seed = _step_seed(seed, step)
+        step_seed = derive_seed(seed, step)
         step_budget = {r: fraction * base_totals[r] for r in resources}
 
-        sel = select(step_budget, masks, step_seed)
-        hold_rounded(sel)
-        last_sel = sel
+        sel = select(fraction, masks, step_seed)
         total_solve += sel.solve_seconds
         masks = sel.masks
         apply_masks(model, masks)
@@ -344,7 +247,7 @@ def prune(
         if epochs > 0:
             reg = None
             if cfg.group_lasso > 0:
-                reg = _group_lasso(model, params, items, masks, cfg.group_lasso)
+                reg = _group_lasso(model, params, pruner.items, masks, cfg.group_lasso)
             tc = TrainConfig.from_dict({
                 **cfg.finetune, "epochs": int(epochs), "seed": step_seed,
                 "threads": threads, "device": device,
@@ -362,8 +265,7 @@ def prune(
             # fine-tuning moved weights off their shared / cheap constants: select again on
             # the fine-tuned weights at the same budget (no further training)
             before = estimate(masks)
-            sel = select(step_budget, masks, step_seed)
-            hold_rounded(sel)
+            sel = select(fraction, masks, step_seed)
             total_solve += sel.solve_seconds
             masks = sel.masks
             apply_masks(model, masks)
@@ -395,7 +297,7 @@ def prune(
             "n_items": int(sel.n_items),
             "solve_seconds": sel.solve_seconds,
             "gap": sel.gap,
-            "repairs": max(0, sel.solves - 1) if items is not None else 0,
+            "repairs": max(0, sel.solves - 1) if pruner.items is not None else 0,
             "reselected_after_finetune": resnapped,
             "step_seconds": time.perf_counter() - t_step,
         }
@@ -428,37 +330,25 @@ def prune(
     frozen = best_target["frozen"]
     apply_masks(model, masks)
     final_table = estimate_table(masks)
-    val_eval = evaluate(model, x_val, y_val)
-    test_eval = evaluate(model, data.x_test, data.y_test, roc_auc=True,
-                         class_names=list(data.class_names))
     sel = best_target["selection"]
-    totals = {k: float(final_table.totals[k]) for k in REPORTED_RESOURCES}
+    totals = reported_totals(final_table)
     if LUT_DA in resources:
         totals[LUT_DA] = hw.lut_da(masks)
-    layers_out = {
-        name: {c: _to_builtin(row[c]) for c in LAYER_COLUMNS if c in row.index}
-        for name, row in final_table.layers.iterrows()
-    }
-    base_layers = {
-        name: {c: _to_builtin(row[c]) for c in ("dsp", "bram_18k", "multipliers", "lut")}
-        for name, row in base_table.layers.iterrows()
-    }
 
     best_accepted = schedule.best_accepted
     accepted_rows = [r for r in rows if r["accepted"]]
     metrics: dict[str, Any] = {
         **outcome_metrics(
-            objective=objective, reuse_factor=reuse_factor, budget=budget,
-            resources=resources, budget_abs=budget_abs,
+            model, data, final_table, base_table, objective=objective,
+            reuse_factor=reuse_factor, budget=budget, resources=resources,
+            budget_abs=budget_abs,
             meets=all(totals[r] <= budget_abs[r] * (1 + 1e-9) for r in resources),
-            val_eval=val_eval, test_eval=test_eval, base_val=base_val, base_test=base_test,
-            rtol=cfg.rtol, totals=totals, base_totals=base_totals),
+            base_val=base_val, base_test=base_test, rtol=cfg.rtol, totals=totals,
+            base_totals=base_totals),
         "best_accepted_budget_fraction": best_accepted,
         "best_accepted_val_accuracy": max((r["val_accuracy"] for r in accepted_rows
                                            if r["budget_fraction"] == best_accepted),
                                           default=None),
-        "layers": layers_out,
-        "baseline_layers": base_layers,
         "sparsity": sparsity(masks),
         # csd: kept weights rounded onto (and held at) a value with <= 2 CSD digits
         "rounded_weights": (int(sum(int((frozen[p] & masks[p]).sum()) for p in frozen))
@@ -474,7 +364,7 @@ def prune(
         "steps": len(rows),
         "seed": int(seed),
         "importance": cfg.importance,
-        "normalisation": resolve_normalisation(cfg.importance, cfg.normalisation),
+        "normalisation": pruner.importance.normalisation,
         "schedule": cfg.schedule,
         "pruning_config": cfg.to_dict(),
         "hardware": settings.to_dict(),
@@ -490,12 +380,27 @@ def prune(
         totals["dsp"], base_totals["dsp"], totals["bram_18k"], base_totals["bram_18k"],
         metrics["sparsity"]["total"], best_accepted, metrics["wall_seconds"],
     )
-    _ = last_sel
     return PruneResult(model=model, masks=masks, metrics=metrics, trajectory=rows,
                        hls_config=hls_config, layer_table=final_table.table())
 
 
+def reported_totals(table: Any) -> dict[str, float]:
+    """The :data:`REPORTED_RESOURCES` totals of a :func:`estimate_layers` table."""
+    return {k: float(table.totals[k]) for k in REPORTED_RESOURCES}
+
+
+def builtin(x: Any) -> Any:
+    """A table cell as plain JSON data (numpy scalars as Python numbers, ``pd.NA`` None)."""
+    if isinstance(x, np.generic):
+        return x.item()
+    return None if x is pd.NA else x
+
+
 def outcome_metrics(
+    model: nn.Module,
+    data: Any,
+    table: Any,
+    base_table: Any,
     *,
     objective: str,
     reuse_factor: int,
@@ -503,8 +408,6 @@ def outcome_metrics(
     resources: Sequence[str],
     budget_abs: Mapping[str, float],
     meets: bool,
-    val_eval: Mapping[str, Any],
-    test_eval: Mapping[str, Any],
     base_val: float,
     base_test: float,
     rtol: float,
@@ -512,11 +415,14 @@ def outcome_metrics(
     base_totals: Mapping[str, float],
 ) -> dict[str, Any]:
     """The metrics.json keys every pruning method writes (the summary, the HLS stage and
-    the figures read them): the run, budget, accuracies against the baseline, tolerance,
-    and estimated resources with their reductions (fractions; None for a resource the
-    baseline does not use). ``budget`` is a fraction; ``val_eval`` / ``test_eval`` come
-    from :func:`rasp.train.evaluate` (the test one with ``roc_auc=True``); a step is within
-    tolerance when validation accuracy >= ``rtol`` x ``base_val``."""
+    the figures read them): the run, budget, accuracies of ``model`` on ``data``'s val and
+    test splits against the baseline, tolerance, estimated resources with their reductions
+    (fractions; None for a resource the baseline does not use) and the per-layer rows of the
+    final and baseline :func:`estimate_layers` tables. ``budget`` is a fraction; a model is
+    within tolerance when validation accuracy >= ``rtol`` x ``base_val``."""
+    val_eval = evaluate(model, data.x_val, data.y_val)
+    test_eval = evaluate(model, data.x_test, data.y_test, roc_auc=True,
+                         class_names=list(data.class_names))
     test_acc = float(test_eval["accuracy"])
     val_acc = float(val_eval["accuracy"])
 
@@ -553,6 +459,11 @@ def outcome_metrics(
         "baseline_bram_18k": base_totals["bram_18k"],
         "dsp_reduction": reduction("dsp"),
         "bram_reduction": reduction("bram_18k"),
+        "layers": {name: {c: builtin(row[c]) for c in LAYER_COLUMNS if c in row.index}
+                   for name, row in table.layers.iterrows()},
+        "baseline_layers": {
+            name: {c: builtin(row[c]) for c in ("dsp", "bram_18k", "multipliers", "lut")}
+            for name, row in base_table.layers.iterrows()},
     }
 
 
@@ -566,49 +477,12 @@ def _finetune_data(data: Any, samples: int | None, seed: int) -> dict[str, Any]:
     return {"x_train": x, "y_train": y, "x_val": data.x_val, "y_val": data.y_val}
 
 
-def _batches(cfg: PruneConfig, data: Any, seed: int):
-    return iterate_batches(data.x_train, data.y_train, cfg.importance_batch_size,
-                           cfg.importance_batches, seed=seed)
 
 
-def _fisher(model: nn.Module, params: list[str], cfg: PruneConfig, data: Any, seed: int,
-            device: torch.device, items: ItemSet) -> np.ndarray:
-    model.to(device)
-    try:
-        return fisher_values(model, params, items.value_members, items.n,
-                             _batches(cfg, data, seed), device=device)
-    finally:
-        model.to("cpu")
 
 
-def _normalise_values(values: np.ndarray, items: ItemSet, mode: str) -> np.ndarray:
-    """Per-layer normalisation of structure values (fisher): divide by the layer's mean
-    value per weight (mean) or its total (total) over the valued structures."""
-    if mode == "none":
-        return values
-    out = values.copy()
-    sizes = np.zeros(items.n)
-    for _name, (_flat, ids) in items.value_members.items():
-        sizes += np.bincount(ids, minlength=items.n)
-    for name in np.unique(items.layer):
-        sel = (items.layer == name) & items.valued & (values > 0)
-        total = values[sel].sum()
-        if total <= 0:
-            continue
-        out[items.layer == name] /= total / sizes[sel].sum() if mode == "mean" else total
-    return out
 
 
-def _scores(model: nn.Module, params: list[str], cfg: PruneConfig, data: Any, seed: int,
-            device: torch.device) -> dict[str, torch.Tensor]:
-    if cfg.importance not in ("taylor", "fisher"):
-        return weight_scores(model, params, cfg.importance)
-    model.to(device)
-    try:
-        return weight_scores(model, params, cfg.importance, _batches(cfg, data, seed),
-                             device=device)
-    finally:
-        model.to("cpu")
 
 
 def _group_lasso(model: nn.Module, params: list[str], items: ItemSet | None, masks: Masks,
