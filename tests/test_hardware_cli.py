@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from rasp.hardware.__main__ import main
-from rasp.models import build_model, save_checkpoint
+from rasp.models import build_model, save_checkpoint, save_masks
 
 from conftest import REPO
 
@@ -50,6 +50,12 @@ def test_cli_prints_table_for_checkpoint(checkpoint, tmp_path, capsys):
                  "--masks", str(tmp_path / "masks.pt"), "--csv", str(tmp_path / "m.csv")]) == 0
     table = pd.read_csv(tmp_path / "m.csv", index_col="layer")
     assert table.loc["fc1", "multipliers"] == 0 and table.loc["total", "multipliers"] == 1064 - 256
+
+    # the masks.pt the prune rule writes (format, masks, meta) reads the same
+    save_masks(tmp_path / "rule_masks.pt", masks, {"objective": "dsp"})
+    assert main([str(checkpoint), "--hardware-config", str(hw), "--rf", "4",
+                 "--masks", str(tmp_path / "rule_masks.pt"), "--csv", str(tmp_path / "r.csv")]) == 0
+    assert pd.read_csv(tmp_path / "r.csv", index_col="layer").equals(table)
 
 
 def test_cli_errors_are_clear(checkpoint, tmp_path, capsys):

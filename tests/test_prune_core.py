@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from rasp.models import load_masks, save_masks
 from rasp.prune.config import PruneConfig, SolverConfig
 from rasp.prune.importance import (
     iterate_batches,
@@ -20,11 +21,9 @@ from rasp.prune.importance import (
 from rasp.prune.masks import (
     full_masks,
     intersect,
-    load_masks,
     masks_from_removed,
     masks_hold,
     membership_from_groups,
-    save_masks,
     sparsity,
 )
 from rasp.prune.regularizer import GroupLasso
@@ -131,6 +130,9 @@ def test_masks_from_removed_intersect_save_load(tmp_path):
     save_masks(tmp_path / "masks.pt", m2, {"objective": "dsp"})
     back = load_masks(tmp_path / "masks.pt")
     assert all(torch.equal(back[k], m2[k]) for k in m2)
+    torch.save({"format": "something-else", "x": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="is not a masks file"):
+        load_masks(tmp_path / "other.pt")
     with pytest.raises(ValueError, match="removal flags"):
         masks_from_removed(model, params, member, np.array([True]))
 

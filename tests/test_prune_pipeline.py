@@ -15,9 +15,9 @@ from rasp.hardware.estimate import estimate_resources
 from rasp.hardware.hls_config import make_hls_config
 from rasp.hardware.layers import describe_model
 from rasp.hardware.structures import layer_structures
-from rasp.models import build_model, load_checkpoint, save_checkpoint
+from rasp.models import build_model, load_checkpoint, load_masks, save_checkpoint
 from rasp.prune.job import prune_job
-from rasp.prune.masks import load_masks, masks_hold
+from rasp.prune.masks import masks_hold
 from rasp.prune.pruner import prune
 from rasp.prune.results import TRAJECTORY_COLUMNS
 from rasp.train import TrainConfig, fit

@@ -42,7 +42,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -531,6 +531,32 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[_RaspM
     model = build_model(meta["arch"], **meta["model_kwargs"])
     model.load_state_dict(payload["state_dict"])
     return model.eval(), meta
+
+
+MASKS_FORMAT = "rasp-masks-1"
+
+
+def save_masks(path: str | Path, masks: Mapping[str, torch.Tensor], meta: dict | None = None) -> None:
+    """Write pruning ``masks`` (parameter name -> bool tensor, True = kept) and a small
+    JSON-like ``meta`` to ``path`` atomically (``masks.pt`` beside a pruned checkpoint)."""
+    masks = {k: v.detach().to("cpu", torch.bool).clone() for k, v in masks.items()}
+    atomic_torch_save({"format": MASKS_FORMAT, "masks": masks, "meta": dict(meta or {})}, path)
+
+
+def load_masks(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a masks file: one written by :func:`save_masks`, or a plain dict parameter name
+    -> bool tensor saved with ``torch.save`` (a user's own masks)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"masks file {path} does not exist; run the prune rule")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(payload, dict) and payload.get("format") == MASKS_FORMAT:
+        payload = payload["masks"]
+    if not isinstance(payload, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload.items()):
+        raise ValueError(f"{path} is not a masks file: expected the output of save_masks "
+                         f"(format {MASKS_FORMAT}) or a dict parameter name -> bool tensor")
+    return {k: v.to(torch.bool) for k, v in payload.items()}
 
 
 # --------------------------------------------------------------------------------------

@@ -82,12 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.hls_config is not None and (args.hardware_config is not None or args.rf is not None):
         _parser().error("--hls-config excludes --hardware-config and --rf")
     try:
-        import torch
-
         from rasp.hardware.estimate import estimate_resources
         from rasp.hardware.hls_config import load_hls_config, make_hls_config
         from rasp.hardware.settings import HardwareSettings
-        from rasp.models import load_checkpoint
+        from rasp.models import load_checkpoint, load_masks
 
         model, meta = load_checkpoint(args.checkpoint)
         if args.hls_config:
@@ -99,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             hls_config = make_hls_config(model, model.input_shape, settings, args.rf)
         masks = None
         if args.masks:
-            masks = torch.load(args.masks, map_location="cpu", weights_only=True)
-            if not isinstance(masks, dict):
-                raise ValueError(f"{args.masks}: expected a dict parameter name -> bool tensor")
+            masks = load_masks(args.masks)
         elif meta.get("masks"):
             masks = meta["masks"]
             print("using the masks stored in the checkpoint", file=sys.stderr)

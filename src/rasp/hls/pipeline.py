@@ -313,15 +313,6 @@ def must_agree(options: HlsOptions, objective: str, accuracy: float,
 # ----------------------------------------------------------------------------- checks
 
 
-def load_masks(path: str | Path) -> dict[str, torch.Tensor]:
-    masks = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(masks, dict) and "masks" in masks and isinstance(masks["masks"], dict):
-        masks = masks["masks"]
-    if not isinstance(masks, dict) or not all(isinstance(v, torch.Tensor) for v in masks.values()):
-        raise HlsInputError(f"{path} must hold a dict parameter name -> bool tensor")
-    return {str(k): v.to(torch.bool) for k, v in masks.items()}
-
-
 def check_masked_zero(model: nn.Module, masks: Mapping[str, torch.Tensor], where: str) -> None:
     """Every weight a mask removes must be exactly zero in the checkpoint."""
     params = dict(model.named_parameters())
@@ -462,7 +453,7 @@ def run_hls(
         parse_generated,
         save_hls_config,
     )
-    from rasp.models import load_checkpoint
+    from rasp.models import load_checkpoint, load_masks
 
     logger = logger or log
     t_start = time.perf_counter()

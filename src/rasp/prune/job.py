@@ -8,7 +8,7 @@ Outputs (all written atomically) in ``results/{dataset}/pruned/{variant}/
   ``masks_file`` ("masks.pt", next to it), ``masks`` (the same masks), ``hls`` (hardware
   settings, reuse factor, strategy per layer: what the structures assumed) and the
   pruning settings.
-- ``masks.pt``: :func:`rasp.prune.masks.save_masks` (parameter name -> bool, True = kept).
+- ``masks.pt``: :func:`rasp.models.save_masks` (parameter name -> bool, True = kept).
 - ``metrics.json``: see :func:`rasp.prune.pruner.prune` plus dataset, variant, data source
   and provenance, baseline checkpoint.
 - ``trajectory.csv``: one row per step (:data:`rasp.prune.results.TRAJECTORY_COLUMNS`).
@@ -24,7 +24,6 @@ from typing import Any
 import pandas as pd
 
 from rasp.prune.config import LAYERWISE_OBJECTIVES, PruneConfig
-from rasp.prune.masks import save_masks
 from rasp.prune.pruner import prune
 from rasp.prune.results import write_json, write_trajectory
 
@@ -73,7 +72,7 @@ def prune_job(
     ``layerwise+quant`` run :func:`rasp.prune.layerwise.prune_layerwise`, the others
     :func:`rasp.prune.pruner.prune`. Returns the metrics dict.
     """
-    from rasp.models import save_checkpoint
+    from rasp.models import save_checkpoint, save_masks
 
     log = logger or logging.getLogger(__name__)
     cfg = PruneConfig.from_dict(pruning)

@@ -377,7 +377,7 @@ def prune_layerwise(
     resources = tuple(lw.budget_resources or cfg.budget_resources)
     t_start = time.perf_counter()
     target = describe_target(model, data, hardware, reuse_factor, budget, seed, threads, log)
-    model, settings, budget = target.model, target.settings, target.budget
+    model, settings, budget = target.model, target.settings, float(budget)
     hls_config, layers, params = target.hls_config, target.layers, target.params
     input_shape = target.input_shape
     groups = channel_groups(model, [layer.name for layer in layers])

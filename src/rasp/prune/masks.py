@@ -4,22 +4,20 @@ Masks are the single record of what was pruned. They are built from the knapsack
 kept/removed structures, intersected with the previous step's masks (a pruned weight
 never comes back), applied to the model (``rasp.train.apply_masks`` sets masked weights to
 exactly 0), handed to the training loop (which keeps masked weights, their gradients and
-Adam's moments at 0 through fine-tuning) and saved next to the model in ``masks.pt``.
+Adam's moments at 0 through fine-tuning) and saved next to the model in ``masks.pt``
+(:func:`rasp.models.save_masks` / :func:`rasp.models.load_masks`, beside the checkpoint
+I/O).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from rasp.atomic import atomic_path
-
 Masks = dict[str, torch.Tensor]
-MASKS_FORMAT = "rasp-masks-1"
 
 
 def full_masks(model: nn.Module, params: Sequence[str]) -> Masks:
@@ -110,23 +108,3 @@ def sparsity(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
         pruned += p_k
     out["total"] = pruned / n if n else 0.0
     return out
-
-
-def save_masks(path: str | Path, masks: Mapping[str, torch.Tensor], meta: dict | None = None) -> None:
-    """Write ``masks`` (and a small JSON-like ``meta``) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": MASKS_FORMAT, "masks": clone_masks(masks), "meta": dict(meta or {})}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_masks(path: str | Path) -> Masks:
-    """Read masks written by :func:`save_masks`."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"masks file {path} does not exist; run the prune rule")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != MASKS_FORMAT:
-        raise ValueError(f"{path} is not a rasp masks file (expected format {MASKS_FORMAT})")
-    return {k: v.to(torch.bool) for k, v in payload["masks"].items()}

@@ -83,27 +83,6 @@ def _clone_or_none(masks: Masks | None) -> Masks | None:
     return None if masks is None else clone_masks(masks)
 
 
-
-
-
-
-@dataclass
-class PruneTarget:
-    """What one prune works on: the model (CPU, eval mode), the hardware settings, the
-    hls4ml config at the reuse factor, the per-layer hardware descriptions, the weight
-    parameter names in layer order, the budget as a fraction in (0, 1] and the
-    :class:`~rasp.prune.target.HardwareTarget` they come from."""
-
-    model: nn.Module
-    settings: HardwareSettings
-    hls_config: dict[str, Any]
-    layers: list
-    params: list[str]
-    budget: float
-    input_shape: tuple[int, ...]
-    hardware: HardwareTarget | None = None
-
-
 def describe_target(
     model: nn.Module,
     data: Any,
@@ -113,10 +92,11 @@ def describe_target(
     seed: int,
     threads: int | None,
     log: logging.Logger,
-) -> PruneTarget:
+) -> HardwareTarget:
     """Common start of every pruning method: check the budget (fraction in (0, 1]), seed
     torch, set its threads, build the hls4ml config the model will be synthesised with
-    and describe every layer (logged)."""
+    and describe every layer (logged). Returns the model (CPU, eval mode) as a
+    :class:`~rasp.prune.target.HardwareTarget`."""
     settings = hardware if isinstance(hardware, HardwareSettings) else \
         HardwareSettings.from_dict(dict(hardware))
     if not 0.0 < float(budget) <= 1.0:
@@ -129,9 +109,7 @@ def describe_target(
     hw = HardwareTarget(model, settings, int(reuse_factor), input_shape)
     for layer in hw.layers:
         log.info("layer %s", layer.describe())
-    return PruneTarget(model=model, settings=settings, hls_config=hw.hls_config,
-                       layers=hw.layers, params=hw.params, budget=float(budget),
-                       input_shape=input_shape, hardware=hw)
+    return hw
 
 
 def prune(
@@ -162,11 +140,9 @@ def prune(
     resources = cfg.resources_for(objective)
     dev = resolve_device(device)
     t_start = time.perf_counter()
-    target = describe_target(model, data, hardware, reuse_factor, budget, seed, threads, log)
-    model, settings, budget = target.model, target.settings, target.budget
-    hls_config, layers, params = target.hls_config, target.layers, target.params
-
-    hw = target.hardware
+    hw = describe_target(model, data, hardware, reuse_factor, budget, seed, threads, log)
+    model, settings, budget = hw.model, hw.settings, float(budget)
+    hls_config, layers, params = hw.hls_config, hw.layers, hw.params
 
     def estimate_table(masks: Masks | None):
         return estimate_layers(layers, model, masks)
@@ -245,19 +221,10 @@ def prune(
         at_target = abs(fraction - budget) <= 1e-12
         epochs = cfg.last_epochs if at_target else cfg.finetune_epochs
         if epochs > 0:
-            reg = None
-            if cfg.group_lasso > 0:
-                reg = _group_lasso(model, params, pruner.items, masks, cfg.group_lasso)
-            tc = TrainConfig.from_dict({
-                **cfg.finetune, "epochs": int(epochs), "seed": step_seed,
-                "threads": threads, "device": device,
-            })
-            ft_data = _finetune_data(data, cfg.finetune_samples, step_seed)
-            log.info("step %d: fine-tuning %d epoch(s) on %d samples", step, epochs,
-                     len(ft_data["y_train"]))
-            fit(model, ft_data, tc, masks=masks, regularizer=reg, logger=log,
-                frozen=None if frozen is None else {p: frozen[p] & masks[p] for p in frozen})
-            model.to("cpu")
+            log.info("step %d: fine-tuning %d epoch(s)", step, epochs)
+            finetune(model, data, cfg, masks, epochs=epochs, seed=step_seed,
+                     items=pruner.items, frozen=frozen, params=params, threads=threads,
+                     device=device, logger=log)
         if not masks_hold(model, masks):  # the train loop guarantees this; never ship otherwise
             raise RuntimeError("masked weights are not zero after fine-tuning")
         resnapped = False
@@ -277,30 +244,10 @@ def prune(
         val_acc = float(evaluate(model, x_val, y_val)["accuracy"])
         accepted = val_acc >= threshold
         schedule.report(fraction, accepted)
-        est_all = estimate_table(masks).totals
-        row = {
-            "step": step,
-            "budget_fraction": fraction,
-            "target_dsp": step_budget.get("dsp", float("nan")),
-            "target_bram_18k": step_budget.get("bram_18k", float("nan")),
-            "achieved_dsp": float(est_all["dsp"]),
-            "achieved_bram_18k": float(est_all["bram_18k"]),
-            "achieved_multipliers": float(est_all["multipliers"]),
-            "meets_budget": bool(sel.meets_budget),
-            "sparsity": sparsity(masks)["total"],
-            "val_accuracy": val_acc,
-            "accepted": bool(accepted),
-            "started_from": started_from,
-            "finetune_epochs": int(epochs),
-            "solver_method": sel.method,
-            "solver_status": sel.status,
-            "n_items": int(sel.n_items),
-            "solve_seconds": sel.solve_seconds,
-            "gap": sel.gap,
-            "repairs": max(0, sel.solves - 1) if pruner.items is not None else 0,
-            "reselected_after_finetune": resnapped,
-            "step_seconds": time.perf_counter() - t_step,
-        }
+        row = _trajectory_row(
+            step, fraction, step_budget, estimate_table(masks).totals, sel, masks, val_acc,
+            accepted, started_from=started_from, epochs=epochs, resnapped=resnapped,
+            knapsack=pruner.items is not None, seconds=time.perf_counter() - t_step)
         if LUT_DA in resources:
             row["target_lut_da"] = step_budget[LUT_DA]
             row["achieved_lut_da"] = hw.lut_da(masks)
@@ -467,6 +414,58 @@ def outcome_metrics(
     }
 
 
+def _trajectory_row(step: int, fraction: float, step_budget: Mapping[str, float],
+                    est: Any, sel: Selection, masks: Masks, val_acc: float, accepted: bool, *,
+                    started_from: str, epochs: int, resnapped: bool, knapsack: bool,
+                    seconds: float) -> dict[str, Any]:
+    """One trajectory.csv row (:data:`rasp.prune.results.TRAJECTORY_COLUMNS`): the step's
+    budget, the estimate ``est`` of its masks, the solve and the validation accuracy."""
+    return {
+        "step": step,
+        "budget_fraction": fraction,
+        "target_dsp": step_budget.get("dsp", float("nan")),
+        "target_bram_18k": step_budget.get("bram_18k", float("nan")),
+        "achieved_dsp": float(est["dsp"]),
+        "achieved_bram_18k": float(est["bram_18k"]),
+        "achieved_multipliers": float(est["multipliers"]),
+        "meets_budget": bool(sel.meets_budget),
+        "sparsity": sparsity(masks)["total"],
+        "val_accuracy": val_acc,
+        "accepted": bool(accepted),
+        "started_from": started_from,
+        "finetune_epochs": int(epochs),
+        "solver_method": sel.method,
+        "solver_status": sel.status,
+        "n_items": int(sel.n_items),
+        "solve_seconds": sel.solve_seconds,
+        "gap": sel.gap,
+        "repairs": max(0, sel.solves - 1) if knapsack else 0,
+        "reselected_after_finetune": resnapped,
+        "step_seconds": seconds,
+    }
+
+
+def finetune(model: nn.Module, data: Any, cfg: PruneConfig, masks: Masks, *, epochs: int,
+             seed: int, items: ItemSet | None = None, frozen: Masks | None = None,
+             params: Sequence[str] | None = None, threads: int | None = None,
+             device: str = "auto", logger: logging.Logger | None = None) -> None:
+    """Fine-tune ``model`` for ``epochs`` with ``masks`` held at zero (:func:`rasp.train.fit`,
+    a fresh optimiser, the block's ``finetune`` settings and ``finetune_samples``), the
+    group lasso of ``cfg`` over ``items`` and the ``frozen`` (csd-rounded) weights held
+    fixed (``params``: the weights in layer order, default the masks' order). The model
+    ends on the CPU."""
+    reg = (_group_lasso(model, list(params or masks), items, masks, cfg.group_lasso)
+           if cfg.group_lasso > 0 else None)
+    tc = TrainConfig.from_dict({**cfg.finetune, "epochs": int(epochs), "seed": seed,
+                                "threads": threads, "device": device})
+    ft_data = _finetune_data(data, cfg.finetune_samples, seed)
+    log = logger or logging.getLogger(__name__)
+    log.info("fine-tuning %d epoch(s) on %d samples", epochs, len(ft_data["y_train"]))
+    fit(model, ft_data, tc, masks=masks, regularizer=reg, logger=log,
+        frozen=None if frozen is None else {p: frozen[p] & masks[p] for p in frozen})
+    model.to("cpu")
+
+
 def _finetune_data(data: Any, samples: int | None, seed: int) -> dict[str, Any]:
     """Train split (or a seeded random subset of ``samples`` of it) plus the val split."""
     x, y = data.x_train, data.y_train
@@ -475,14 +474,6 @@ def _finetune_data(data: Any, samples: int | None, seed: int) -> dict[str, Any]:
         idx = np.sort(rng.choice(len(y), size=int(samples), replace=False))
         x, y = x[idx], y[idx]
     return {"x_train": x, "y_train": y, "x_val": data.x_val, "y_val": data.y_val}
-
-
-
-
-
-
-
-
 
 
 def _group_lasso(model: nn.Module, params: list[str], items: ItemSet | None, masks: Masks,
