@@ -92,6 +92,7 @@ from rasp.prune.pruner import (
     describe_target,
     outcome_metrics,
     reported_totals,
+    trajectory_row,
 )
 from rasp.prune.selection import within_budget
 from rasp.quantize import QuantConfig, calibration_subset, quantize_and_finetune
@@ -332,6 +333,17 @@ def _step_seed(seed: int, step: int) -> int:
     return derive_seed(seed, step, 11)  # 11: a stream apart from the knapsack pruner's
 
 
+def _row(step: int, budget: float, budget_abs: Mapping[str, float], est: pd.Series,
+         tot: pd.Series, resources: Sequence[str], masks: Masks, val_acc: float,
+         accepted: bool, epochs: int, method: str, status: str, seconds: float,
+         step_seconds: float, repairs: int = 0) -> dict[str, Any]:
+    """A layerwise step's trajectory row (a greedy per-layer choice, not one knapsack)."""
+    meets = within_budget({r: float(tot[r]) for r in resources}, budget_abs)
+    return trajectory_row(step, budget, budget_abs, est, masks, val_acc, accepted, meets=meets,
+                          epochs=epochs, method=method, status=status, solve_seconds=seconds,
+                          step_seconds=step_seconds, repairs=repairs)
+
+
 # --------------------------------------------------------------------------------------
 # The objective
 # --------------------------------------------------------------------------------------
@@ -501,8 +513,8 @@ def prune_layerwise(
         rows.append(_row(i + 1, budget, budget_abs, est, tot, resources, masks, val_acc,
                          val_acc >= threshold, epochs, f"layerwise-{lw.score}",
                          f"{g.name}: kept {kept}/{n_i} ({lw.budget_split} split"
-                         f"{'' if feasible else ', infeasible'})", select_seconds, repairs,
-                         time.perf_counter() - t_step))
+                         f"{'' if feasible else ', infeasible'})", select_seconds,
+                         time.perf_counter() - t_step, repairs=repairs))
         log.info("step %d: val accuracy %.4f (baseline %.4f); estimate %s", i + 1, val_acc,
                  base_val, {r: float(tot[r]) for r in RESOURCES})
 
@@ -527,7 +539,7 @@ def prune_layerwise(
                          val_acc, val_acc >= threshold, qc.finetune_epochs, "uniform-quantisation",
                          f"w{qc.weight_bits} a{qc.act_bits} in{qc.resolved_input_bits} "
                          f"({qc.weight_range}/{qc.act_range} ranges)",
-                         quant_report["seconds"], 0, time.perf_counter() - t_step))
+                         quant_report["seconds"], time.perf_counter() - t_step))
 
     final = estimate_layers(final_layers, model, masks)
     final_res = resource_table(final.layers)
@@ -625,35 +637,6 @@ def _repair(groups: Sequence[ChannelGroup], masks: Masks, scores: Mapping[int, n
         if feasible:
             break
     return removed
-
-
-def _row(step: int, budget: float, budget_abs: Mapping[str, float], est: pd.Series,
-         tot: pd.Series, resources: Sequence[str], masks: Masks, val_acc: float, accepted: bool,
-         epochs: int, method: str, status: str, seconds: float, repairs: int,
-         step_seconds: float) -> dict[str, Any]:
-    """One trajectory.csv row (rasp.prune.results.TRAJECTORY_COLUMNS)."""
-    return {
-        "step": step,
-        "budget_fraction": budget,
-        "target_dsp": budget_abs.get("dsp", float("nan")),
-        "target_bram_18k": budget_abs.get("bram_18k", float("nan")),
-        "achieved_dsp": float(est["dsp"]),
-        "achieved_bram_18k": float(est["bram_18k"]),
-        "achieved_multipliers": float(est["multipliers"]),
-        "meets_budget": bool(within_budget({r: float(tot[r]) for r in resources}, budget_abs)),
-        "sparsity": sparsity(masks)["total"],
-        "val_accuracy": val_acc,
-        "accepted": bool(accepted),
-        "started_from": "current",
-        "finetune_epochs": int(epochs),
-        "solver_method": method,
-        "solver_status": status,
-        "n_items": float("nan"),  # greedy per-layer choice, not one knapsack
-        "solve_seconds": seconds,
-        "gap": 0.0,
-        "repairs": int(repairs),
-        "step_seconds": step_seconds,
-    }
 
 
 # --------------------------------------------------------------------------------------

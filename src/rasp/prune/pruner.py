@@ -244,10 +244,13 @@ def prune(
         val_acc = float(evaluate(model, x_val, y_val)["accuracy"])
         accepted = val_acc >= threshold
         schedule.report(fraction, accepted)
-        row = _trajectory_row(
-            step, fraction, step_budget, estimate_table(masks).totals, sel, masks, val_acc,
-            accepted, started_from=started_from, epochs=epochs, resnapped=resnapped,
-            knapsack=pruner.items is not None, seconds=time.perf_counter() - t_step)
+        row = trajectory_row(
+            step, fraction, step_budget, estimate_table(masks).totals, masks, val_acc, accepted,
+            meets=sel.meets_budget, epochs=epochs, method=sel.method, status=sel.status,
+            solve_seconds=sel.solve_seconds, step_seconds=time.perf_counter() - t_step,
+            n_items=int(sel.n_items), gap=sel.gap, started_from=started_from,
+            repairs=max(0, sel.solves - 1) if pruner.items is not None else 0,
+            reselected=resnapped)
         if LUT_DA in resources:
             row["target_lut_da"] = step_budget[LUT_DA]
             row["achieved_lut_da"] = hw.lut_da(masks)
@@ -414,13 +417,16 @@ def outcome_metrics(
     }
 
 
-def _trajectory_row(step: int, fraction: float, step_budget: Mapping[str, float],
-                    est: Any, sel: Selection, masks: Masks, val_acc: float, accepted: bool, *,
-                    started_from: str, epochs: int, resnapped: bool, knapsack: bool,
-                    seconds: float) -> dict[str, Any]:
-    """One trajectory.csv row (:data:`rasp.prune.results.TRAJECTORY_COLUMNS`): the step's
-    budget, the estimate ``est`` of its masks, the solve and the validation accuracy."""
-    return {
+def trajectory_row(step: int, fraction: float, step_budget: Mapping[str, float], est: Any,
+                   masks: Masks, val_acc: float, accepted: bool, *, meets: bool, epochs: int,
+                   method: str, status: str, solve_seconds: float, step_seconds: float,
+                   n_items: float = float("nan"), gap: float = 0.0, repairs: int = 0,
+                   started_from: str = "current", reselected: bool | None = None,
+                   ) -> dict[str, Any]:
+    """One trajectory.csv row (:data:`rasp.prune.results.TRAJECTORY_COLUMNS`) of any pruning
+    method: the step's budget (fraction and absolute), the estimate ``est`` of its masks,
+    how the step chose (method, status, seconds) and the validation accuracy."""
+    row = {
         "step": step,
         "budget_fraction": fraction,
         "target_dsp": step_budget.get("dsp", float("nan")),
@@ -428,21 +434,23 @@ def _trajectory_row(step: int, fraction: float, step_budget: Mapping[str, float]
         "achieved_dsp": float(est["dsp"]),
         "achieved_bram_18k": float(est["bram_18k"]),
         "achieved_multipliers": float(est["multipliers"]),
-        "meets_budget": bool(sel.meets_budget),
+        "meets_budget": bool(meets),
         "sparsity": sparsity(masks)["total"],
         "val_accuracy": val_acc,
         "accepted": bool(accepted),
         "started_from": started_from,
         "finetune_epochs": int(epochs),
-        "solver_method": sel.method,
-        "solver_status": sel.status,
-        "n_items": int(sel.n_items),
-        "solve_seconds": sel.solve_seconds,
-        "gap": sel.gap,
-        "repairs": max(0, sel.solves - 1) if knapsack else 0,
-        "reselected_after_finetune": resnapped,
-        "step_seconds": seconds,
+        "solver_method": method,
+        "solver_status": status,
+        "n_items": n_items,
+        "solve_seconds": solve_seconds,
+        "gap": gap,
+        "repairs": int(repairs),
     }
+    if reselected is not None:
+        row["reselected_after_finetune"] = reselected
+    row["step_seconds"] = step_seconds
+    return row
 
 
 def finetune(model: nn.Module, data: Any, cfg: PruneConfig, masks: Masks, *, epochs: int,
