@@ -26,8 +26,9 @@ def _readme_example() -> str:
 
 def test_readme_example_runs_and_meets_its_budgets():
     code = _readme_example()
-    assert len([ln for ln in code.splitlines() if ln.strip()]) <= 30
+    assert len([ln for ln in code.splitlines() if ln.strip()]) < 20  # issue 17: under 20
     ns: dict = {}
+    torch.manual_seed(0)
     exec(compile(code, str(README), "exec"), ns)  # noqa: S102 - the README's own code
     pruner, model, sel = ns["pruner"], ns["model"], ns["selection"]
     assert sel.meets_budget
@@ -36,7 +37,8 @@ def test_readme_example_runs_and_meets_its_budgets():
     # still learned the toy task (chance is 20%)
     assert isinstance(model[0].weight, nn.Parameter) and not hasattr(model[0], "weight_mask")
     assert 0.3 < float((model[0].weight == 0).float().mean()) < 1
-    assert ns["accuracy"] > 0.6
+    accuracy = float((model(ns["x"]).argmax(1) == ns["y"]).float().mean())
+    assert accuracy > 0.6, accuracy
 
 
 def _toy(seed=0):
