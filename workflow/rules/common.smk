@@ -83,7 +83,7 @@ def result_settings(section, dataset, exclude=()):
 
 def replicates():
     """Indices of the seed replicates: 0 (the usual result paths) and 1.. (replicate<r>/)."""
-    return list(range(int(config.get("replicates", 1))))
+    return list(range(int(config["replicates"])))
 
 
 def replicate_root(dataset, replicate):

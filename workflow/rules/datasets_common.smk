@@ -81,4 +81,4 @@ def prepare_svhn_inputs(wildcards):
 
 
 def datasets_figure_formats():
-    return list(config.get("figures", {}).get("formats", ["png", "pdf"]))
+    return list(config["figures"]["formats"])

@@ -2,8 +2,6 @@
 # path builders); the rules are in figures.smk, which includes this file.
 import os
 
-from rasp.schemas import defaults as schema_defaults
-
 #: Rules that only draw figures or tables from result files.
 FIGURE_RULES = [
     "plot_group_figures",
@@ -13,12 +11,9 @@ FIGURE_RULES = [
     "summary_table",
 ]
 
-_FIGURE_DEFAULTS = schema_defaults("figures")
-
-
 def figure_setting(key):
-    """A key of config section `figures`, with the schema default when unset."""
-    return (config.get("figures") or {}).get(key, _FIGURE_DEFAULTS[key])
+    """A key of config section `figures` (schema defaults filled by common.smk)."""
+    return config["figures"][key]
 
 
 def figure_formats():

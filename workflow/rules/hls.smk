@@ -52,10 +52,10 @@ rule hls:
         "benchmarks/hls/{dataset}_{variant}_{run}.tsv"
     threads: 1
     resources:
-        mem_mb=int(hls_section().get("mem_mb", 4000)),
-        runtime=int(hls_section().get("runtime_min", 60)),
+        mem_mb=int(hls_section()["mem_mb"]),
+        runtime=int(hls_section()["runtime_min"]),
     envmodules:
-        *hls_section().get("envmodules", []),
+        *hls_section()["envmodules"],
     conda:
         "../../envs/hls.yaml"
     script:

@@ -25,7 +25,7 @@ HLS_RUN_RE = (
 
 
 def hls_section():
-    return dict(config.get("hls") or {})
+    return dict(config["hls"])
 
 
 def hls_options(dataset=None):
@@ -33,10 +33,9 @@ def hls_options(dataset=None):
     figures.tolerance; select_by is figures.select_by of the dataset, so the HLS stage
     C-simulates the model the summary table calls best)."""
     section = hls_section()
-    figures = config.get("figures") or {}
     options = {k: section[k] for k in HLS_OPTION_KEYS if k in section}
     if options.get("best_tolerance") is None:
-        options["best_tolerance"] = float(figures.get("tolerance", 0.01))
+        options["best_tolerance"] = float(config["figures"]["tolerance"])
     if dataset is not None:  # called when jobs are built: figures_common.smk is loaded
         options["select_by"] = figure_select_by(dataset)
         options["distributed_arithmetic"] = dataset in hls_da_datasets()
@@ -131,7 +130,7 @@ def hls_selection_input(wc):
     depends on this small file, not on every metrics.json of its series: Snakemake compares
     checksums, so re-pruning one model reruns only that model's HLS job unless the best
     model of the series changes."""
-    if hls_is_baseline(wc.run) or hls_options().get("csim", "best") != "best":
+    if hls_is_baseline(wc.run) or hls_section()["csim"] != "best":
         return []
     objective = wc.run.split("_rf")[0]
     # a checkpoint: once it has run, Snakemake re-evaluates the hls jobs of the series and,

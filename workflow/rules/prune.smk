@@ -22,7 +22,7 @@ rule prune:
         seed=lambda wc: rule_seed(
             "prune", wc.dataset, wc.variant, wc.objective, wc.rf, wc.budget
         ),
-        device=config.get("device", "auto"),
+        device=config["device"],
     log:
         "logs/prune/{dataset}_{variant}_{objective}_rf{rf}_b{budget}.log",
     benchmark:

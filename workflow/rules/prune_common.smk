@@ -41,19 +41,19 @@ def prune_runs(dataset):
     if not block:
         return []
     runs = []
-    reuse_factors = [int(rf) for rf in block.get("reuse_factors", [1])]
+    reuse_factors = [int(rf) for rf in block["reuse_factors"]]
     per_objective = dict(block.get("objective_reuse_factors") or {})
     for objective, rfs in per_objective.items():
         # an entry only restricts an objective that runs (a merged config may list others)
-        if objective in block.get("objectives", []) and not set(map(int, rfs)) <= set(reuse_factors):
+        if objective in block["objectives"] and not set(map(int, rfs)) <= set(reuse_factors):
             raise ValueError(
                 f"pruning.{dataset}.objective_reuse_factors.{objective}={rfs}: reuse factors "
                 f"must be among pruning.{dataset}.reuse_factors ({reuse_factors})"
             )
     for variant in prune_variants(dataset):
-        for objective in block.get("objectives", ["dsp", "unstructured"]):
+        for objective in block["objectives"]:
             for rf in per_objective.get(objective, reuse_factors):
-                for budget in block.get("budgets", [50, 25, 10, 5]):
+                for budget in block["budgets"]:
                     runs.append((variant, objective, int(rf), budget_label(budget)))
     return runs
 

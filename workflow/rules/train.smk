@@ -25,7 +25,7 @@ rule train_baseline:
         model_kwargs=lambda wc: dict(config["models"][wc.dataset]["variants"][wc.variant]),
         training=lambda wc: result_settings("training", wc.dataset),
         seed=lambda wc: rule_seed("train", wc.dataset, wc.variant),
-        device=config.get("device", "auto"),
+        device=config["device"],
         # Resume state lives next to the outputs but is not one: a failed or killed job
         # keeps it and the rerun continues from the last finished epoch.
         resume_dir=lambda wc: f"results/{wc.dataset}/baseline/{wc.variant}/.resume",
@@ -73,10 +73,10 @@ rule plot_training_curves:
     output:
         expand(
             "results/figures/{{dataset}}_{{variant}}_training.{ext}",
-            ext=config.get("figures", {}).get("formats", ["png", "pdf"]),
+            ext=config["figures"]["formats"],
         ),
     params:
-        dpi=config.get("figures", {}).get("dpi", 200),
+        dpi=config["figures"]["dpi"],
     log:
         "logs/plot_training_curves/{dataset}_{variant}.log",
     threads: 1
@@ -96,10 +96,10 @@ rule plot_roc:
     output:
         expand(
             "results/figures/jets_{{variant}}_roc.{ext}",
-            ext=config.get("figures", {}).get("formats", ["png", "pdf"]),
+            ext=config["figures"]["formats"],
         ),
     params:
-        dpi=config.get("figures", {}).get("dpi", 200),
+        dpi=config["figures"]["dpi"],
     log:
         "logs/plot_roc/jets_{variant}.log",
     threads: 1
@@ -128,6 +128,6 @@ TARGETS.extend(
     + [
         f"results/figures/{dataset}_{variant}_{kind}.{ext}"
         for kind in (["training", "roc"] if dataset == "jets" else ["training"])
-        for ext in config.get("figures", {}).get("formats", ["png", "pdf"])
+        for ext in config["figures"]["formats"]
     ]
 )
