@@ -2,20 +2,12 @@
 # lists); the rules are in hls.smk, which includes this file.
 import re
 
-#: Keys of the `hls` section handed to rasp.hls.HlsOptions (the others size the jobs).
-HLS_OPTION_KEYS = (
-    "csim",
-    "csim_samples",
-    "min_agreement",
-    "agreement_check",
-    "synthesize",
-    "vivado_synth",
-    "cache_dir",
-    "archive_max_weights_mb",
-    "diagnose_samples",
-    "best_tolerance",
-    "da_timeout_s",
-)
+from rasp.schemas import subschema
+
+#: Keys of the `hls` section that size the jobs or pick the DA datasets; every other key
+#: of the section's schema is handed to rasp.hls.HlsOptions.
+HLS_JOB_KEYS = ("da", "envmodules", "mem_mb", "runtime_min")
+HLS_OPTION_KEYS = tuple(k for k in subschema("hls")[0]["properties"] if k not in HLS_JOB_KEYS)
 HLS_OUTPUTS = ("hls_config.yml", "csim.json", "resources.csv", "project.tar.gz")
 HLS_RUN_RE = (
     r"baseline_rf\d+|(?:"
