@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 
 from rasp.plots.style import (
     BASELINE_STYLE,
+    DPI,
     figure_title,
     new_figure,
     objective_order,
@@ -56,7 +57,7 @@ def accuracy_standard_error(accuracy: pd.Series, n_test: pd.Series) -> pd.Series
 
 
 def plot_accuracy_vs_yosys_lut(da_summary: pd.DataFrame, dataset: str, variant: str,
-                               out_paths: Sequence[str | Path], dpi: int = 200) -> list[Path]:
+                               out_paths: Sequence[str | Path], dpi: int = DPI) -> list[Path]:
     """The two-panel figure described in the module docstring; returns the files written."""
     rows = da_summary[(da_summary["dataset"] == dataset) & (da_summary["variant"] == variant)]
     if rows.empty:

@@ -26,6 +26,8 @@ import pandas as pd
 from rasp.plots.results import ResultFileError, index_by_run, read_metrics, row_run_id
 from rasp.plots.style import (
     BASELINE_STYLE,
+    DPI,
+    TOLERANCE,
     describe_data_source,
     figure_title,
     new_figure,
@@ -63,7 +65,7 @@ def read_rank_correlation(path: str | Path) -> pd.DataFrame:
 
 
 def plot_rank_correlation(df: pd.DataFrame, out_paths: Sequence[str | Path],
-                          dpi: int = 200) -> list[Path]:
+                          dpi: int = DPI) -> list[Path]:
     """Spearman's rho and kept-set overlap vs the previous layer's sparsity (module doc)."""
     fig, axes = new_figure(ncols=2, width=8.0, height=3.8)
     layers = list(dict.fromkeys(df["layer"]))
@@ -168,10 +170,10 @@ def weight_memory_points(summary: pd.DataFrame, metrics_files: Iterable[str | Pa
 
 def plot_accuracy_vs_weight_bits(summary: pd.DataFrame, metrics_files: Iterable[str | Path],
                                  dataset: str, variant: str, rf: int,
-                                 out_paths: Sequence[str | Path], *, tolerance: float = 0.01,
+                                 out_paths: Sequence[str | Path], *, tolerance: float = TOLERANCE,
                                  accuracy: str = "torch",
                                  baseline_metrics: Mapping[str, Any] | None = None,
-                                 dpi: int = 200) -> list[Path]:
+                                 dpi: int = DPI) -> list[Path]:
     """Accuracy (%) vs weight memory (kbit, log scale) of one (dataset, variant, RF)."""
     acc_col = ACCURACY_COLUMNS[accuracy]
     group = group_rows(summary, dataset, variant, rf)

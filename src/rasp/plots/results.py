@@ -35,6 +35,8 @@ import pandas as pd
 
 from rasp.plots.style import (
     BASELINE_STYLE,
+    DPI,
+    TOLERANCE,
     describe_data_source,
     figure_title,
     new_figure,
@@ -210,8 +212,8 @@ def _models_to_compare(group: pd.DataFrame, tolerance: float, select_by: str,
 
 def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str, rf: int,
                               resource: str, out_paths: Sequence[str | Path],
-                              tolerance: float = 0.01, accuracy: str = "torch",
-                              dpi: int = 200) -> list[Path]:
+                              tolerance: float = TOLERANCE, accuracy: str = "torch",
+                              dpi: int = DPI) -> list[Path]:
     """Accuracy (%) vs ``resource`` (``dsp`` or ``bram_18k`` blocks) for one group.
 
     On the DSP axis, designs whose products are all built in LUTs (0 DSP, multipliers >
@@ -280,10 +282,10 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
 
 def plot_layer_resources(summary: pd.DataFrame, resources_files: Iterable[str | Path],
                          dataset: str, variant: str, rf: int,
-                         out_paths: Sequence[str | Path], tolerance: float = 0.01,
+                         out_paths: Sequence[str | Path], tolerance: float = TOLERANCE,
                          select_by: str = "dsp", accuracy: str = "torch",
                          resources: Sequence[str] = ("dsp", "bram_18k", "lut"),
-                         dpi: int = 200) -> list[Path]:
+                         dpi: int = DPI) -> list[Path]:
     """Stacked per-layer resources: baseline vs best pruned model of each objective.
 
     ``resources_files`` are the ``resources.csv`` of the HLS runs of this group (at least
@@ -356,7 +358,7 @@ def _baseline_validation(metrics_files: Iterable[str | Path]) -> tuple[float, fl
 
 def plot_trajectories(summary: pd.DataFrame, trajectory_files: Iterable[str | Path],
                       dataset: str, variant: str, rf: int, out_paths: Sequence[str | Path],
-                      metrics_files: Iterable[str | Path] = (), dpi: int = 200) -> list[Path]:
+                      metrics_files: Iterable[str | Path] = (), dpi: int = DPI) -> list[Path]:
     """Validation accuracy (%) per schedule step vs the step's target budget (%).
 
     One line per pruning run (colour = objective, final budget annotated at its end),
@@ -488,7 +490,7 @@ def read_knapsack_benchmark(path: str | Path) -> pd.DataFrame:
 
 def plot_knapsack(out_paths: Sequence[str | Path], benchmark: pd.DataFrame | None = None,
                   solver_rows: pd.DataFrame | None = None,
-                  data_sources: Iterable[str] = (), dpi: int = 200) -> list[Path]:
+                  data_sources: Iterable[str] = (), dpi: int = DPI) -> list[Path]:
     """Knapsack solve time (s) and relative gap (%) vs number of items, per method.
 
     One row of panels per instance family (left: time, right: gap). ``benchmark``
@@ -568,9 +570,9 @@ def class_auc(metrics: Mapping) -> dict[str, float]:
 
 def plot_class_auc(summary: pd.DataFrame, metrics_files: Iterable[str | Path],
                    baseline_metrics: str | Path, dataset: str, variant: str, rf: int,
-                   out_paths: Sequence[str | Path], tolerance: float = 0.01,
+                   out_paths: Sequence[str | Path], tolerance: float = TOLERANCE,
                    select_by: str = "dsp", accuracy: str = "torch",
-                   dpi: int = 200) -> list[Path]:
+                   dpi: int = DPI) -> list[Path]:
     """ROC AUC per class: baseline vs the best pruned model of each objective (bars).
 
     ``metrics_files`` are the pruning runs' ``metrics.json`` (indexed by run directory);

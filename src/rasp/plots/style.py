@@ -12,12 +12,18 @@ from pathlib import Path
 
 import matplotlib
 
+from rasp import schemas
 from rasp.atomic import atomic_path
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+#: Defaults of the figures section (src/rasp/schemas/figures.schema.yaml): raster
+#: resolution (dots per inch) and the relative accuracy tolerance (fraction).
+DPI: int = schemas.default("figures", "dpi")
+TOLERANCE: float = schemas.default("figures", "tolerance")
 
 #: rcParams applied to every figure (single-column paper figures, readable when scaled).
 PAPER_RC: dict[str, object] = {
@@ -132,7 +138,7 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None,
     return fig, axes
 
 
-def save_figure(fig: Figure, paths: Sequence[str | Path], dpi: int = 200) -> list[Path]:
+def save_figure(fig: Figure, paths: Sequence[str | Path], dpi: int = DPI) -> list[Path]:
     """Save ``fig`` to every path (format from the suffix) atomically, then close it.
 
     Each file is written to a temporary name in the target directory and renamed, so an

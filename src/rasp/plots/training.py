@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rasp.plots.style import describe_data_source, new_figure, save_figure
+from rasp.plots.style import DPI, describe_data_source, new_figure, save_figure
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr")
 ROC_COLUMNS = ("class", "signal_efficiency", "mistag_rate", "auc")
@@ -52,7 +52,7 @@ def _title(what: str, metrics: dict) -> str:
 
 def plot_training_curves(
     history_csv: str | Path, metrics_json: str | Path, out_paths: Sequence[str | Path],
-    dpi: int = 200,
+    dpi: int = DPI,
 ) -> list[Path]:
     """Loss and validation-accuracy curves of one baseline run (see module docstring)."""
     hist = _read_csv(history_csv, HISTORY_COLUMNS)
@@ -89,7 +89,7 @@ def plot_training_curves(
 
 def plot_roc(
     roc_csv: str | Path, metrics_json: str | Path, out_paths: Sequence[str | Path],
-    dpi: int = 200,
+    dpi: int = DPI,
 ) -> list[Path]:
     """ROC curves (signal efficiency vs background mistag rate, log scale), one per class."""
     roc = _read_csv(roc_csv, ROC_COLUMNS)
