@@ -142,8 +142,10 @@ def test_csd_writes_the_chosen_roundings_into_the_weights():
     model, _, _ = _toy()
     target = HardwareTarget(model, {"precision": "ap_fixed<16,6>"}, reuse_factor=1,
                             input_shape=(8,))
-    before = {p: w.detach().clone() for p, w in target.weights().items()}
     pruner = KnapsackPruner(target, objective="csd", importance=MagnitudeImportance())
+    assert pruner.step(0.7).meets_budget
+    # the second step runs on the layers under PyTorch's pruning (weight_orig x weight_mask)
+    before = {p: w.detach().clone() for p, w in target.weights().items()}
     sel = pruner.step(0.5)
     assert sel.meets_budget and sel.rounded.size > 0
     changed = [(p, w.detach()[(w.detach() != before[p]) & pruner.masks[p]])

@@ -33,7 +33,6 @@ from itertools import islice
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from rasp.hardware.da_cost import LUT_DA
@@ -169,15 +168,17 @@ class TaylorImportance(WeightImportance):
         super().__init__("taylor", loader, loss_fn=loss_fn, max_batches=max_batches)
 
 
-def _rounding_choice(model: nn.Module, items: ItemSet, scores: Mapping[str, torch.Tensor],
-                     values: np.ndarray):
+def _rounding_choice(target: HardwareTarget, items: ItemSet,
+                     scores: Mapping[str, torch.Tensor], values: np.ndarray):
     """Values of the csd rounding items and the callback that writes their weights.
 
     A rounding item is worth its weights' scores times the share a first-order score keeps
     after rounding (:meth:`ItemSet.rounding_factors`). The callback restores the weights
-    as they are now and then writes the rounded values of the chosen rounding items.
+    as they are now and then writes the rounded values of the chosen rounding items (into
+    ``weight_orig`` under PyTorch's pruning, whose mask keeps them as they are).
     """
-    named = dict(model.named_parameters())
+    named = {p: target.module(p).weight_orig if hasattr(target.module(p), "weight_orig")
+             else target.module(p).weight for p in target.params}
     factors = items.rounding_factors(named)
     scaled = {p: (s * torch.as_tensor(factors[p].reshape(tuple(s.shape)), dtype=s.dtype)
                   if p in factors else s) for p, s in scores.items()}
@@ -308,7 +309,7 @@ class KnapsackPruner:
             scores = self._scores(masks, norm)
             values = structure_values(scores, items.value_members, items.n)
             if items.round_pair is not None:
-                values, on_rounding = _rounding_choice(target.model, items, scores, values)
+                values, on_rounding = _rounding_choice(target, items, scores, values)
         alive = items.alive(masks)
         return select_knapsack(
             items, values, alive, forced_items(items, values, alive, self.keep_output_layer),
