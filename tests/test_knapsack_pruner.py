@@ -170,6 +170,12 @@ def test_the_workflow_importance_is_fisher_per_structure():
     fisher = WeightImportance("fisher", batches)
     assert fisher.per_structure and fisher.normalisation == "none"
     pruner = KnapsackPruner(target, objective="dsp", importance=fisher)
+    assert pruner.step(0.7).meets_budget
+    # on layers under PyTorch's pruning the kept structures still have Fisher values
+    items = pruner.items
+    values = fisher.structure_values(target, items)
+    alive = items.alive(pruner.masks)
+    assert values[alive].sum() > 0 and not values[~alive].any()
     sel = pruner.step(0.5)
     assert sel.meets_budget
     # the batches are drawn again from their seed: the same seed, the same batches

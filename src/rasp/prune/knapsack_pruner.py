@@ -126,10 +126,14 @@ class WeightImportance:
         finally:
             target.model.to(home)
 
-    def __call__(self, target: HardwareTarget) -> dict[str, torch.Tensor]:
-        # the trainable tensor of each layer: weight_orig under torch pruning, else weight
-        leaf = {n: n + "_orig" if hasattr(target.module(n), "weight_orig") else n
+    @staticmethod
+    def _leaves(target: HardwareTarget) -> dict[str, str]:
+        """Weight name -> its trainable tensor: ``weight_orig`` under torch pruning."""
+        return {n: n + "_orig" if hasattr(target.module(n), "weight_orig") else n
                 for n in target.params}
+
+    def __call__(self, target: HardwareTarget) -> dict[str, torch.Tensor]:
+        leaf = self._leaves(target)
         scores = self._on_device(target, lambda device: weight_scores(
             target.model, list(leaf.values()), self.method, self._batches(), device=device,
             loss_fn=self.loss_fn))
@@ -141,8 +145,10 @@ class WeightImportance:
 
     def structure_values(self, target: HardwareTarget, items: ItemSet) -> np.ndarray:
         """Fisher value of every item (nats per structure), normalised per layer."""
+        leaf = self._leaves(target)
+        members = {leaf[p]: m for p, m in items.value_members.items()}
         values = self._on_device(target, lambda device: fisher_values(
-            target.model, target.params, items.value_members, items.n, self._batches(),
+            target.model, list(leaf.values()), members, items.n, self._batches(),
             loss_fn=self.loss_fn, device=device))
         return normalise_values(values, items, self.normalisation)
 
