@@ -310,3 +310,15 @@ def test_layerwise_on_a_cnn_meets_the_budget():
     conv3 = res.masks["conv3.weight"].reshape(6, -1).any(dim=1)
     assert torch.equal(res.masks["fc1.weight"].any(dim=0), conv3.repeat_interleave(4))
     assert bool(res.masks["fc3.weight"].any(dim=1).all())
+
+
+def test_finetuning_uses_the_blocks_finetune_samples(tiny, caplog):
+    """The pruning block's fine-tune settings apply to layerwise too: finetune_samples
+    caps the samples of every step's fine-tune (the knapsack objectives' subset rule)."""
+    model, data = tiny
+    cfg = {**FAST, "finetune_epochs": 1, "finetune_samples": 100}
+    with caplog.at_level("INFO"):
+        lw.prune_layerwise(copy.deepcopy(model), data, objective="layerwise", reuse_factor=1,
+                           budget=0.5, hardware=HARDWARE, config=cfg, seed=3)
+    lines = [r.getMessage() for r in caplog.records if "fine-tuning" in r.getMessage()]
+    assert lines and all("on 100 samples" in ln for ln in lines), lines

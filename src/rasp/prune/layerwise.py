@@ -67,6 +67,7 @@ bits; times wall seconds.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -90,6 +91,7 @@ from rasp.prune.pruner import (
     PruneResult,
     builtin,
     describe_target,
+    finetune,
     outcome_metrics,
     reported_totals,
     trajectory_row,
@@ -97,7 +99,7 @@ from rasp.prune.pruner import (
 from rasp.prune.selection import within_budget
 from rasp.quantize import QuantConfig, calibration_subset, quantize_and_finetune
 from rasp.seeds import derive_seed
-from rasp.train import TrainConfig, apply_masks, evaluate, fit
+from rasp.train import apply_masks, evaluate
 
 OBJECTIVES = LAYERWISE_OBJECTIVES
 SCORES = schemas.enum(BLOCK, "layerwise", "score")
@@ -387,6 +389,8 @@ def prune_layerwise(
         qc = quantization if isinstance(quantization, QuantConfig) else \
             QuantConfig.from_dict(quantization)
     resources = tuple(lw.budget_resources or cfg.budget_resources)
+    # group lasso acts on knapsack structures; channels are pruned by their scores here
+    no_lasso = dataclasses.replace(cfg, group_lasso=0.0)
     t_start = time.perf_counter()
     target = describe_target(model, data, hardware, reuse_factor, budget, seed, threads, log)
     model, settings, budget = target.model, target.settings, float(budget)
@@ -492,11 +496,9 @@ def prune_layerwise(
 
         epochs = cfg.last_epochs if last else cfg.finetune_epochs
         step_seed = _step_seed(seed, i + 1)
-        if epochs > 0:
-            tc = TrainConfig.from_dict({**cfg.finetune, "epochs": int(epochs), "seed": step_seed,
-                                        "threads": threads, "device": device})
-            fit(model, data, tc, masks=masks, logger=log)
-            model.to("cpu")
+        if epochs > 0:  # the block's fine-tune settings, finetune_samples included
+            finetune(model, data, no_lasso, masks, epochs=epochs, seed=step_seed,
+                     threads=threads, device=device, logger=log)
         if not masks_hold(model, masks):
             raise RuntimeError("masked weights are not zero after fine-tuning")
         val_acc = float(evaluate(model, data.x_val, data.y_val)["accuracy"])
