@@ -116,3 +116,13 @@ def test_algorithm_vocabularies_agree_with_the_config_schema():
         assert sorted(algorithm) == sorted(schema)
     # the solver methods the config offers are ones the knapsack layer solves
     assert set(config.SOLVER_METHODS) <= set(SOLVE_METHODS)
+
+
+def test_absent_sections_get_their_defaults_so_the_rules_can_index_them():
+    """The rules read config["hls"][...] and config["figures"][...] directly: a config
+    without those sections must come out of fill_defaults with every default."""
+    config = {"seed": 1, "datasets": {"jets": {"source": "pythia"}}, "models": {}}
+    schemas.fill_defaults(config)
+    assert config["hls"] == schemas.defaults("hls")
+    assert config["figures"] == schemas.defaults("figures")
+    assert config["device"] == "auto" and config["replicates"] == 1
