@@ -24,7 +24,7 @@ def test_ruff_is_clean():
 #: Packages of ``rasp`` from the bottom up: a module may import its own package and the
 #: packages of lower layers only (README, "Layout").
 LAYERS = (
-    ("atomic", "results", "schemas", "seeds", "stats"),
+    ("atomic", "lazy", "results", "schemas", "seeds", "stats"),
     ("data", "models"),
     ("train", "hardware", "knapsack"),
     ("quantize",),

@@ -36,8 +36,7 @@ Command line: ``python -m rasp.hardware CHECKPOINT --hardware-config FILE.yaml -
 [--masks masks.pt]`` prints the resource table of a saved checkpoint.
 """
 
-import importlib
-from typing import Any
+from rasp.lazy import lazy_exports
 
 # Public names -> defining submodule. Loaded on first use (PEP 562), so that
 # ``python -m rasp.hardware --help`` does not pay for importing torch and pandas.
@@ -86,16 +85,4 @@ _EXPORTS = {
     "WEIGHT_DEPENDENT_KINDS": "structures",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'rasp.hardware' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rasp.hardware.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports("rasp.hardware", _EXPORTS)

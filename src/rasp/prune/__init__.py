@@ -12,8 +12,7 @@ Prune your own model with your own training loop::
 workflow's prune rule runs (README, "Your own model and training loop").
 """
 
-import importlib
-from typing import Any
+from rasp.lazy import lazy_exports
 
 # Public names -> defining submodule, loaded on first use (PEP 562): the workflow reads
 # rasp.prune.config at parse time without importing torch.
@@ -31,16 +30,4 @@ _EXPORTS = {
     "prune_layerwise": "layerwise",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'rasp.prune' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rasp.prune.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports("rasp.prune", _EXPORTS)
