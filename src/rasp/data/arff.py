@@ -106,12 +106,8 @@ def read_arff(path: str | Path) -> tuple[pd.DataFrame, ArffHeader]:
         for _ in range(header.data_line):
             fh.readline()
         pos = fh.tell()
-        first = ""
-        for line in fh:
-            if line.strip() and not line.lstrip().startswith("%"):
-                first = line.strip()
-                break
-        if first.startswith("{"):
+        first = next((ln for ln in fh if ln.strip() and not ln.lstrip().startswith("%")), "")
+        if first.lstrip().startswith("{"):
             raise ArffError(f"{path}: sparse ARFF data is not supported")
         fh.seek(pos)
         try:
@@ -125,16 +121,12 @@ def read_arff(path: str | Path) -> tuple[pd.DataFrame, ArffHeader]:
                 quotechar="'",
                 skipinitialspace=True,
                 comment="%",
-                skip_blank_lines=True,
-                engine="c",
             )
         except (ValueError, pd.errors.ParserError) as err:
             raise ArffError(f"{path}: malformed @data section: {err}") from err
     for a in header.attributes:
         if a.kind == "nominal":
-            col = frame[a.name]
-            present = col.dropna()
-            bad = sorted(set(present.unique()) - set(a.values))
+            bad = sorted(set(frame[a.name].dropna()) - set(a.values))
             if bad:
                 raise ArffError(
                     f"{path}: column {a.name!r} has values {bad[:5]} outside {list(a.values)}"
@@ -156,18 +148,12 @@ def write_arff(
     attributes, all other columns as ``numeric``; NaN is written as ``?``.
     """
     nominal = nominal or {}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"% {c}" for c in comments]
-    lines.append(f"@relation {relation}")
-    for name in frame.columns:
-        if name in nominal:
-            lines.append(f"@attribute {name} {{{','.join(nominal[name])}}}")
-        else:
-            lines.append(f"@attribute {name} numeric")
+    lines = [*(f"% {c}" for c in comments), f"@relation {relation}"]
+    lines += [f"@attribute {name} {{{','.join(nominal[name])}}}" if name in nominal
+              else f"@attribute {name} numeric" for name in frame.columns]
     lines.append("@data")
     with atomic_open(path, "w", newline="\n") as fh:
         fh.write("\n".join(lines) + "\n")
         frame.to_csv(fh, header=False, index=False, na_rep="?", float_format=float_format,
                      lineterminator="\n")
-    return path
+    return Path(path)

@@ -102,7 +102,6 @@ def download(
             log.warning("existing %s fails verification (%s); downloading again", dest, err)
             dest.unlink()
     part = partial_path(dest)
-    last_error: BaseException | None = None
     for attempt in range(retries + 1):
         if attempt:
             wait = backoff_s * 2 ** (attempt - 1)
@@ -111,34 +110,25 @@ def download(
             time.sleep(wait)
         try:
             _transfer(url, part, size, timeout_s, chunk_bytes, progress)
-            last_error = None
             break
         except urllib.error.HTTPError as err:
             last_error = err
             if err.code not in RETRYABLE_HTTP:
-                raise DownloadError(
-                    _with_hint(f"download of {url} failed: HTTP {err.code} {err.reason}",
-                               offline_hint)
-                ) from err
+                msg = f"download of {url} failed: HTTP {err.code} {err.reason}"
+                raise DownloadError(_with_hint(msg, offline_hint)) from err
             log.warning("download of %s: HTTP %d %s", url, err.code, err.reason)
         except (_Truncated, urllib.error.URLError, http.client.HTTPException, OSError) as err:
             last_error = err
             if isinstance(getattr(err, "reason", None), socket.gaierror):
                 # the host name does not resolve: no network (or a typo), retrying won't help
-                raise DownloadError(
-                    _with_hint(f"download of {url} failed: cannot resolve the host "
-                               f"({err.reason})", offline_hint)
-                ) from err
+                msg = f"download of {url} failed: cannot resolve the host ({err.reason})"
+                raise DownloadError(_with_hint(msg, offline_hint)) from err
             log.warning("download of %s interrupted: %s", url, err)
-    if last_error is not None:
+    else:  # every attempt failed
         kept = (f" ({part.stat().st_size} bytes kept in {part}; a rerun resumes)"
                 if part.exists() else "")
-        raise DownloadError(
-            _with_hint(
-                f"download of {url} failed after {retries + 1} attempts: {last_error}{kept}",
-                offline_hint,
-            )
-        ) from last_error
+        msg = f"download of {url} failed after {retries + 1} attempts: {last_error}{kept}"
+        raise DownloadError(_with_hint(msg, offline_hint)) from last_error
     try:
         verify_file(part, md5, size)
     except ChecksumError as err:
@@ -180,15 +170,11 @@ def _transfer(
             raise _Truncated(f"server rejected resuming at byte {have}; restarting") from err
         raise
     with resp:
-        status = resp.status
-        mode = "ab"
-        start = 0
-        if status == 206:
-            start = _content_range_start(resp.headers.get("Content-Range"))
+        mode, start = "wb", 0  # a full body (Range ignored) unless the server resumes
+        if resp.status == 206:
+            mode, start = "ab", _content_range_start(resp.headers.get("Content-Range"))
             if start != have:
                 raise _Truncated(f"server resumed at byte {start}, expected {have}")
-        else:
-            mode, start = "wb", 0  # server ignored Range: full body
         length = resp.headers.get("Content-Length")
         expected = start + int(length) if length is not None else size
         total = size if size is not None else expected

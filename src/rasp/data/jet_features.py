@@ -234,7 +234,8 @@ def mmdt_groom(p4: np.ndarray, z_cut: float = MMDT_Z_CUT) -> np.ndarray:
 
 @dataclass(frozen=True)
 class EnergyCorrelators:
-    """Normalised (generalised) energy-correlation functions of one jet (dimensionless).
+    """Normalised (generalised) energy-correlation functions (dimensionless) of one jet
+    (floats) or of many jets (arrays, the fjcontrib backend).
 
     ``e2[b]``, ``e3[b]``, ``e3_1[b]`` (one smallest angle), ``e3_2[b]`` (two smallest
     angles) for angular exponent b in (0, 1, 2) for e2 and (1, 2) for the e3 family.
@@ -265,53 +266,36 @@ def energy_correlators(p4: np.ndarray, chunk_triplets: int = 2_000_000) -> Energ
     e3 = dict.fromkeys((1, 2), 0.0)
     e3_1 = dict.fromkeys((1, 2), 0.0)
     e3_2 = dict.fromkeys((1, 2), 0.0)
-    if n >= 3:
-        # pairs (j, k) with j < k, then every i < j: the triplet (i, j, k)
-        for i in range(n - 2):
-            j, k = np.triu_indices(n - i - 1, k=1)
-            j, k = j + i + 1, k + i + 1
-            if len(j) == 0:
-                continue
-            for start in range(0, len(j), chunk_triplets):
-                jj, kk = j[start : start + chunk_triplets], k[start : start + chunk_triplets]
-                w = z[i] * z[jj] * z[kk]
-                ang = np.sort(np.stack([r[i, jj], r[i, kk], r[jj, kk]], axis=1), axis=1)
-                for b in (1, 2):
-                    ab = ang**b
-                    e3[b] += float(np.sum(w * ab[:, 0] * ab[:, 1] * ab[:, 2]))
-                    e3_1[b] += float(np.sum(w * ab[:, 0]))
-                    e3_2[b] += float(np.sum(w * ab[:, 0] * ab[:, 1]))
+    # every i, then the pairs (j, k) with i < j < k: the triplet (i, j, k)
+    for i in range(n - 2):
+        j, k = np.triu_indices(n - i - 1, k=1)
+        j, k = j + i + 1, k + i + 1
+        for start in range(0, len(j), chunk_triplets):
+            jj, kk = j[start : start + chunk_triplets], k[start : start + chunk_triplets]
+            w = z[i] * z[jj] * z[kk]
+            ang = np.sort(np.stack([r[i, jj], r[i, kk], r[jj, kk]], axis=1), axis=1)
+            for b in (1, 2):
+                ab = ang**b
+                e3[b] += float(np.sum(w * ab[:, 0] * ab[:, 1] * ab[:, 2]))
+                e3_1[b] += float(np.sum(w * ab[:, 0]))
+                e3_2[b] += float(np.sum(w * ab[:, 0] * ab[:, 1]))
     return EnergyCorrelators(e2=e2, e3=e3, e3_1=e3_1, e3_2=e3_2)
 
 
-def features_from_correlators(
-    ecf: EnergyCorrelators, mass_mmdt: float, zlogz: float, multiplicity: int
-) -> np.ndarray:
-    """Assemble the 16 features (order :data:`FEATURE_NAMES`) from groomed-jet ECFs.
-
-    Ratios with a zero denominator (one-constituent groomed jet) are NaN.
-    """
+def _assemble(zlz, ecf: EnergyCorrelators, mass, multiplicity, div) -> list:
+    """The 16 features (order :data:`FEATURE_NAMES`) from groomed-jet ECFs; floats or
+    arrays of many jets. ``div`` returns NaN for a zero denominator (one-constituent
+    groomed jet)."""
     e2, e3, e31, e32 = ecf.e2, ecf.e3, ecf.e3_1, ecf.e3_2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vals = [
-            zlogz,
-            e2[0],
-            e2[1],
-            e2[2],
-            _ratio(e3[1], e2[1] ** 2),
-            _ratio(e3[2], e2[2] ** 2),
-            _ratio(e3[1], e2[1] ** 3),
-            _ratio(e3[2], e2[2] ** 3),
-            _ratio(e3[1], e2[1] ** 3),
-            _ratio(e3[1], e2[2] ** 1.5),
-            _ratio(e31[1], e2[1]),
-            _ratio(e31[2], e2[2]),
-            _ratio(e32[1], e2[1] ** 2),
-            _ratio(e32[2], e2[2] ** 2),
-            mass_mmdt,
-            float(multiplicity),
-        ]
-    return np.asarray(vals, dtype=np.float64)
+    return [
+        zlz, e2[0], e2[1], e2[2],  # zlogz, C1 (b = 0, 1, 2)
+        div(e3[1], e2[1] ** 2), div(e3[2], e2[2] ** 2),  # C2
+        div(e3[1], e2[1] ** 3), div(e3[2], e2[2] ** 3),  # D2
+        div(e3[1], e2[1] ** 3), div(e3[1], e2[2] ** 1.5),  # D2^(alpha=1)
+        div(e31[1], e2[1]), div(e31[2], e2[2]),  # M2
+        div(e32[1], e2[1] ** 2), div(e32[2], e2[2] ** 2),  # N2
+        mass, multiplicity,
+    ]
 
 
 def _ratio(num: float, den: float) -> float:
@@ -332,8 +316,9 @@ def jet_features_numpy(p4: np.ndarray, z_cut: float = MMDT_Z_CUT) -> np.ndarray:
     if p4.ndim != 2 or p4.shape[1] != 4 or len(p4) == 0:
         raise ValueError(f"expected an (n >= 1, 4) array of four-momenta, got shape {p4.shape}")
     groomed = p4[mmdt_groom(p4, z_cut)]
-    ecf = energy_correlators(groomed)
-    return features_from_correlators(ecf, invariant_mass(groomed), zlogz(p4), len(p4))
+    vals = _assemble(zlogz(p4), energy_correlators(groomed), invariant_mass(groomed),
+                     float(len(p4)), _ratio)
+    return np.asarray(vals, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------
@@ -383,10 +368,12 @@ def jet_features_fjcontrib(jets: JaggedJets, z_cut: float = MMDT_Z_CUT) -> np.nd
         np.concatenate([[0], np.cumsum(counts)]),
     )
     gcs = fastjet.ClusterSequence(g.to_awkward(), ca)
-    e2 = {b: _fj_ecf(gcs, 2, b, -1) for b in (0, 1, 2)}
-    e3 = {b: _fj_ecf(gcs, 3, b, -1) for b in (1, 2)}
-    e3_1 = {b: _fj_ecf(gcs, 3, b, 1) for b in (1, 2)}
-    e3_2 = {b: _fj_ecf(gcs, 3, b, 2) for b in (1, 2)}
+    ecf = EnergyCorrelators(
+        e2={b: _fj_ecf(gcs, 2, b, -1) for b in (0, 1, 2)},
+        e3={b: _fj_ecf(gcs, 3, b, -1) for b in (1, 2)},
+        e3_1={b: _fj_ecf(gcs, 3, b, 1) for b in (1, 2)},
+        e3_2={b: _fj_ecf(gcs, 3, b, 2) for b in (1, 2)},
+    )
     mass = np.asarray(groomed.msoftdrop, dtype=np.float64)
     # zlogz and multiplicity on the ungroomed jets
     e = jets.e
@@ -395,28 +382,8 @@ def jet_features_fjcontrib(jets: JaggedJets, z_cut: float = MMDT_Z_CUT) -> np.nd
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(frac > 0, frac * np.log(np.where(frac > 0, frac, 1.0)), 0.0)
         zlz = np.add.reduceat(terms, jets.offsets[:-1])
-        out = np.stack(
-            [
-                zlz,
-                e2[0],
-                e2[1],
-                e2[2],
-                _div(e3[1], e2[1] ** 2),
-                _div(e3[2], e2[2] ** 2),
-                _div(e3[1], e2[1] ** 3),
-                _div(e3[2], e2[2] ** 3),
-                _div(e3[1], e2[1] ** 3),
-                _div(e3[1], e2[2] ** 1.5),
-                _div(e3_1[1], e2[1]),
-                _div(e3_1[2], e2[2]),
-                _div(e3_2[1], e2[1] ** 2),
-                _div(e3_2[2], e2[2] ** 2),
-                mass,
-                np.diff(jets.offsets).astype(np.float64),
-            ],
-            axis=1,
-        )
-    return out
+        multiplicity = np.diff(jets.offsets).astype(np.float64)
+        return np.stack(_assemble(zlz, ecf, mass, multiplicity, _div), axis=1)
 
 
 def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from rasp.data.arff import ArffError, read_header
-from rasp.data.download import USER_AGENT, DownloadError, download
+from rasp.data.download import USER_AGENT, DownloadError, _with_hint, download
 from rasp.data.jet_features import FEATURE_NAMES, JET_CLASSES
 from rasp.data.provenance import write_json_atomic
 
 OPENML_API_URL = "https://www.openml.org/api/v1/json/data"
 JETS_DATA_ID = 42468
-JETS_NAME = "hls4ml_lhc_jets_hlf"
-JETS_ROWS = 830_000
 TARGET_COLUMN = "class"
 
 OFFLINE_HINT_JETS = (
@@ -46,21 +44,17 @@ def fetch_description(
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             payload = json.loads(resp.read().decode("utf-8"))
     except urllib.error.HTTPError as err:
-        raise DownloadError(
-            f"OpenML description {url} failed: HTTP {err.code} {err.reason}"
-            + (f"\n{offline_hint}" if offline_hint else "")
-        ) from err
+        msg = f"OpenML description {url} failed: HTTP {err.code} {err.reason}"
+        raise DownloadError(_with_hint(msg, offline_hint)) from err
     except (urllib.error.URLError, OSError) as err:
-        raise DownloadError(
-            f"cannot reach OpenML at {url}: {err}" + (f"\n{offline_hint}" if offline_hint else "")
-        ) from err
+        msg = f"cannot reach OpenML at {url}: {err}"
+        raise DownloadError(_with_hint(msg, offline_hint)) from err
     except json.JSONDecodeError as err:
         raise DownloadError(f"OpenML description {url} is not JSON: {err}") from err
     desc = payload.get("data_set_description") if isinstance(payload, dict) else None
     if not isinstance(desc, dict) or "url" not in desc or "md5_checksum" not in desc:
-        raise DownloadError(
-            f"OpenML description {url} lacks data_set_description.url / md5_checksum"
-        )
+        raise DownloadError(f"OpenML description {url} lacks data_set_description.url / "
+                            "md5_checksum")
     return desc
 
 
@@ -96,8 +90,7 @@ def fetch_openml_table(
     fmt = str(desc.get("format", "ARFF")).lower()
     if "arff" not in fmt:
         raise DownloadError(f"OpenML data {data_id} is in format {fmt!r}, expected ARFF")
-    dest = Path(dest)
-    download(
+    dest = download(
         desc["url"],
         dest,
         md5=desc["md5_checksum"],

@@ -43,8 +43,6 @@ TUTORIAL_RANDOM_STATE = 42
 
 def read_jet_tables(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Concatenate jet tables (ARFF, OpenML columns) in the given order; validate them."""
-    if not paths:
-        raise ValueError("no jet tables given")
     frames = []
     expected = [*FEATURE_NAMES, "class"]
     for p in paths:
@@ -108,8 +106,6 @@ def prepare_jets(
     """
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f"nan_policy {nan_policy!r} is not one of {NAN_POLICIES}")
-    if not 0 < test_size < 1 or not 0 < val_fraction < 1:
-        raise ValueError("test_size and val_fraction must be in (0, 1)")
     frame = read_jet_tables(tables)
     x = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     y = encode_jet_labels(frame["class"].to_numpy())
@@ -174,11 +170,7 @@ def prepare_jets(
 
 
 def _load_many(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for p in paths:
-        x, y = load_svhn_mat(p)
-        xs.append(x)
-        ys.append(y)
+    xs, ys = zip(*map(load_svhn_mat, paths), strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -191,10 +183,6 @@ def prepare_svhn(
     upstream: dict[str, Any] | None = None,
 ) -> ProcessedData:
     """Processed SVHN-format dataset: seeded train/validation split of the train files."""
-    if not train_files or not test_files:
-        raise ValueError("need at least one train and one test file")
-    if not 0 < val_fraction < 1:
-        raise ValueError("val_fraction must be in (0, 1)")
     x_trval, y_trval = _load_many(train_files)
     x_test, y_test = _load_many(test_files)
     idx = np.arange(len(y_trval))

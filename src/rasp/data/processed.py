@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rasp.atomic import atomic_path, write_text_atomic
+
 SPLITS = ("train", "val", "test")
 REQUIRED_KEYS = tuple(f"{p}_{s}" for s in SPLITS for p in ("x", "y")) + ("class_names",)
 
@@ -70,21 +72,16 @@ def provenance_path(npz_path: str | Path) -> Path:
 
 def save_processed(path: str | Path, data: ProcessedData) -> None:
     """Write ``data`` to ``path`` (``.npz``) and its provenance next to it, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial.npz")
     arrays = {f"{p}_{s}": getattr(data, f"{p}_{s}") for s in SPLITS for p in ("x", "y")}
-    np.savez(
-        tmp,
-        **arrays,
-        class_names=np.asarray(data.class_names, dtype=str),
-        feature_names=np.asarray(data.feature_names, dtype=str),
-    )
-    tmp.replace(path)
-    prov = provenance_path(path)
-    prov_tmp = prov.with_name(prov.name + ".partial")
-    prov_tmp.write_text(json.dumps(data.provenance, indent=2, sort_keys=True, default=str))
-    prov_tmp.replace(prov)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            **arrays,
+            class_names=np.asarray(data.class_names, dtype=str),
+            feature_names=np.asarray(data.feature_names, dtype=str),
+        )
+    prov = json.dumps(data.provenance, indent=2, sort_keys=True, default=str)
+    write_text_atomic(provenance_path(path), prov)
 
 
 def load_processed(path: str | Path) -> ProcessedData:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 from collections.abc import Iterable
 from importlib import metadata
@@ -43,17 +42,6 @@ SOURCES: dict[str, tuple[str, ...]] = {
 STAND_IN_SOURCES: frozenset[str] = frozenset({"pythia", "synthetic"})
 
 
-def check_source(dataset: str, source: str) -> None:
-    """Raise ``ValueError`` unless ``source`` is a known source of ``dataset``."""
-    if dataset not in SOURCES:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(SOURCES)}")
-    if source not in SOURCES[dataset]:
-        raise ValueError(
-            f"unknown source {source!r} for dataset {dataset!r}; expected one of "
-            f"{list(SOURCES[dataset])} (set datasets.{dataset}.source in the config)"
-        )
-
-
 def package_versions(names: Iterable[str] = DATA_PACKAGES) -> dict[str, str | None]:
     """Installed version of each distribution (``None`` if not installed), plus Python."""
     out: dict[str, str | None] = {"python": platform.python_version()}
@@ -65,25 +53,26 @@ def package_versions(names: Iterable[str] = DATA_PACKAGES) -> dict[str, str | No
     return out
 
 
-def md5_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex MD5 digest of a file, read in chunks of ``chunk_bytes`` bytes."""
-    h = hashlib.md5()
+def md5_file(path: str | Path) -> str:
+    """Hex MD5 digest of a file (read in chunks)."""
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk_bytes), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "md5").hexdigest()
 
 
-def file_record(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
-    """``{"path", "bytes", "md5"}`` of a file; ``path`` relative to ``root`` if given."""
+def file_record(path: str | Path) -> dict[str, Any]:
+    """``{"path", "bytes", "md5"}`` of a file."""
     p = Path(path)
-    shown = os.path.relpath(p, root) if root is not None else str(p)
-    return {"path": shown, "bytes": p.stat().st_size, "md5": md5_file(p)}
+    return {"path": str(p), "bytes": p.stat().st_size, "md5": md5_file(p)}
 
 
 def base_provenance(dataset: str, source: str) -> dict[str, Any]:
-    """Skeleton record: dataset, source, whether it is a stand-in, package versions."""
-    check_source(dataset, source)
+    """Skeleton record: dataset (jets, svhn), source, whether it is a stand-in, package
+    versions. Raises ``ValueError`` unless ``source`` is a known source of ``dataset``."""
+    if source not in SOURCES[dataset]:
+        raise ValueError(
+            f"unknown source {source!r} for dataset {dataset!r}; expected one of "
+            f"{list(SOURCES[dataset])} (set datasets.{dataset}.source in the config)"
+        )
     return {
         "dataset": dataset,
         "source": source,

@@ -65,7 +65,6 @@ PROCESSES: dict[str, tuple[str, ...]] = {
 #: by :func:`process_settings`.
 WPRIME_PROCESS = ("NewGaugeBoson:ffbar2Wprime = on", "Wprime:coup2WZ = 1.0",
                   "34:onMode = off", "34:onIfMatch = 24 23", *_HADRONIC_W, *_HADRONIC_Z)
-BOSON_PRODUCTION = schemas.enum("datasets", "jets", "pythia", "boson_production")
 
 #: PDG id of the resonance a jet is matched to; ``None``: the hard-process partons.
 TRUTH_PDG_ID: dict[str, int | None] = {"g": None, "q": None, "t": 6, "w": 24, "z": 23}
@@ -102,16 +101,12 @@ class JetSimulationSettings:
     extra_settings: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        # the configurable keys against the schema; the fixed physics choices by hand
+        # the configurable keys against the schema, then what it cannot express
         schemas.check_fields(self, "datasets", "jets", "pythia", ignore=_FIXED)
         if not self.pthat_min_gev < self.pthat_max_gev:
             raise ValueError("need 0 < pthat_min_gev < pthat_max_gev")
         if not self.jet_pt_min_gev < self.jet_pt_max_gev:
             raise ValueError("need 0 <= jet_pt_min_gev < jet_pt_max_gev")
-        if min(self.sqrt_s_gev, self.jet_radius, self.match_dr, self.max_events_per_jet) <= 0 \
-                or not 0 < self.z_cut < 1:
-            raise ValueError("sqrt_s_gev, jet_radius, match_dr and max_events_per_jet must be "
-                             "positive and z_cut in (0, 1)")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> JetSimulationSettings:

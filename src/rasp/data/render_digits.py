@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from rasp import schemas
 from rasp.data.provenance import md5_file
 from rasp.data.svhn import digits_to_svhn_labels
 
@@ -100,9 +101,7 @@ def available_fonts(font_dir: str | Path = DEJAVU_DIR) -> list[FontSpec]:
 
 @lru_cache(maxsize=256)
 def _load_font(path: str | None, size: int) -> ImageFont.FreeTypeFont:
-    if path is None:
-        return ImageFont.load_default(size=size)
-    return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size=size) if path is None else ImageFont.truetype(path, size)
 
 
 @dataclass(frozen=True)
@@ -197,15 +196,9 @@ class DigitRenderSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> DigitRenderSettings:
-        d = dict(d or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown digit render settings {unknown}; known: {sorted(known)}")
-        for k, v in list(d.items()):
-            if isinstance(v, list):
-                d[k] = tuple(v)
-        return cls(**d)
+        """Build from a config mapping (lists become tuples); unknown keys raise."""
+        d = schemas.known_keys(cls, d, "digit render settings")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def _luminance(rgb: np.ndarray) -> float:
@@ -359,9 +352,8 @@ def _text_masks(digit: int, rng: np.random.Generator, fonts: list[FontSpec],
     font = _load_font(spec.path, _RENDER_PX)
     n_left = int(rng.integers(0, s.max_distractors + 1))
     n_right = int(rng.integers(0, s.max_distractors + 1))
-    chars = [str(d) for d in rng.integers(0, 10, size=n_left)]
-    chars += [str(digit)]
-    chars += [str(d) for d in rng.integers(0, 10, size=n_right)]
+    chars = [*map(str, rng.integers(0, 10, size=n_left)), str(digit),
+             *map(str, rng.integers(0, 10, size=n_right))]
     spacing = rng.uniform(*s.letter_spacing) * _RENDER_PX
     advances = [font.getlength(ch) for ch in chars]
     left, top, right, bottom = font.getbbox(chars[n_left])

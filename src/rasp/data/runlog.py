@@ -13,24 +13,22 @@ import sys
 from pathlib import Path
 
 
-def log_to_file(path: str | Path, name: str, capture_stdio: bool = True) -> logging.Logger:
-    """Configure logging (INFO) into ``path``; optionally redirect fds 1 and 2 there too.
+def log_to_file(path: str | Path, name: str) -> logging.Logger:
+    """Configure logging (INFO) into ``path`` and redirect fds 1 and 2 there too.
 
     Returns the logger ``name``. The file is opened in append mode.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if capture_stdio:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
     logging.basicConfig(
         filename=str(path),
         level=logging.INFO,
-        filemode="a",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )

@@ -49,8 +49,6 @@ CLASS_NAMES: tuple[str, ...] = tuple(str(d) for d in range(10))
 
 def svhn_url(split: str, base_url: str = SVHN_BASE_URL) -> str:
     """URL of the published ``.mat`` file of ``split`` (train, test or extra)."""
-    if split not in SVHN_FILES:
-        raise ValueError(f"unknown SVHN split {split!r}; expected one of {sorted(SVHN_FILES)}")
     return f"{base_url.rstrip('/')}/{SVHN_FILES[split].name}"
 
 
@@ -63,10 +61,9 @@ def fetch_svhn(
     progress: IO[str] | bool | None = None,
 ) -> Path:
     """Download one SVHN split to ``dest`` (size and MD5 verified, resumable)."""
-    url = svhn_url(split, base_url)  # validates the split name
     meta = SVHN_FILES[split]
     return download(
-        url,
+        svhn_url(split, base_url),
         dest,
         md5=meta.md5,
         size=meta.size,
@@ -81,8 +78,6 @@ def svhn_upstream(source: str, base_url: str = SVHN_BASE_URL) -> dict:
     """Provenance of the raw files of an SVHN-format source (``svhn`` or ``synthetic``)."""
     if source == "synthetic":
         return {"kind": "rendered street-number digits (rasp.data.render_digits)"}
-    if source != "svhn":
-        raise ValueError(f"unknown SVHN-format source {source!r}; expected svhn or synthetic")
     return {
         "kind": "SVHN cropped digits (format 2), Netzer et al. 2011",
         "files": {
@@ -127,22 +122,14 @@ def svhn_labels_to_digits(y: np.ndarray) -> np.ndarray:
 def digits_to_svhn_labels(digits: np.ndarray) -> np.ndarray:
     """Digits 0..9 to SVHN labels 1..10 (0 becomes 10); uint8."""
     d = np.asarray(digits, dtype=np.int64)
-    if len(d) and (d.min() < 0 or d.max() > 9):
-        raise ValueError(f"digits must be in 0..9, got {d.min()}..{d.max()}")
     return np.where(d == 0, 10, d).astype(np.uint8)
-
-
-def images_to_nchw(x_hwcn: np.ndarray) -> np.ndarray:
-    """uint8 (32, 32, 3, N) to float32 (N, 3, 32, 32) scaled to [0, 1]."""
-    return np.ascontiguousarray(np.transpose(x_hwcn, (3, 2, 0, 1)), dtype=np.float32) / np.float32(
-        255.0
-    )
 
 
 def load_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Images float32 (N, 3, 32, 32) in [0, 1] and digits int64 (N,) in 0..9."""
     x, y = read_svhn_mat(path)
-    return images_to_nchw(x), svhn_labels_to_digits(y)
+    x = np.ascontiguousarray(np.transpose(x, (3, 2, 0, 1)), dtype=np.float32)
+    return x / np.float32(255.0), svhn_labels_to_digits(y)
 
 
 def write_svhn_mat(path: str | Path, x_hwcn: np.ndarray, labels: np.ndarray) -> Path:
