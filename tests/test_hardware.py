@@ -32,7 +32,7 @@ from rasp.hardware import (
     weight_memory,
 )
 from rasp.hardware.fixed import FixedType, PrecisionError, csd_digits, quantize_to_int
-from rasp.hardware.reuse import is_valid_reuse_factor, nearest_valid_reuse_factor
+from rasp.hardware.reuse import nearest_valid_reuse_factor
 from rasp.models import build_model
 
 from conftest import REPO
@@ -209,9 +209,6 @@ def test_valid_reuse_factors_follow_the_documented_rule():
             assert valid_reuse_factors(n_in, n_out, "Resource") == rule, (n_in, n_out)
             assert valid_reuse_factors(n_in, n_out, "Resource_Unrolled") == [
                 rf for rf in rule if rf not in (1, n)]
-    for n_in, n_out, rf in [(16, 64, 4), (64, 32, 8), (32, 5, 32), (32, 5, 160), (27, 16, 9)]:
-        assert is_valid_reuse_factor(n_in, n_out, rf)
-    assert not is_valid_reuse_factor(32, 5, 64) and not is_valid_reuse_factor(16, 64, 3)
     # what hls4ml substitutes: the closest valid RF, ties to the smaller
     assert nearest_valid_reuse_factor(16, 64, 3, "Resource") == 2
     assert nearest_valid_reuse_factor(16, 64, 6, "Resource") == 4

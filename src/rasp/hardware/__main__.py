@@ -70,11 +70,6 @@ def _settings_block(path: str, dataset: str | None, arch: str | None) -> tuple[d
     return data[dataset], f"{path} [hardware.{dataset}]"
 
 
-def _write_csv(table, path: str) -> None:
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index_label="layer")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.hls_config is None and (args.hardware_config is None or args.rf is None):
@@ -95,11 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             block, source = _settings_block(args.hardware_config, args.dataset, meta.get("arch"))
             settings = HardwareSettings.from_dict(block)
             hls_config = make_hls_config(model, model.input_shape, settings, args.rf)
-        masks = None
-        if args.masks:
-            masks = load_masks(args.masks)
-        elif meta.get("masks"):
-            masks = meta["masks"]
+        masks = load_masks(args.masks) if args.masks else meta.get("masks") or None
+        if masks is not None and not args.masks:
             print("using the masks stored in the checkpoint", file=sys.stderr)
         est = estimate_resources(model, hls_config, masks)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
@@ -109,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hardware:   {source}")
     print(est)
     if args.csv:
-        _write_csv(est.table(), args.csv)
+        with atomic_path(args.csv) as tmp:
+            est.table().to_csv(tmp, index_label="layer")
     return 0
 
 

@@ -85,20 +85,12 @@ def _pytorch_weight(name: str, weight: np.ndarray, kind: str, dims: tuple[int, .
     flat = weight.reshape(-1)
     if layout == "pytorch":
         return flat.reshape(dims)
-    if kind == "dense":
-        n_out, n_in = dims
-        if layout == "keras":
-            return flat.reshape(n_in, n_out).T.copy()
-        return flat.reshape(n_out, n_in)
-    if kind == "conv1d":
-        f, c, k = dims
-        if layout == "keras":  # (k, C, F)
-            return flat.reshape(k, c, f).transpose(2, 1, 0).copy()
-        return flat.reshape(f, k, c).transpose(0, 2, 1).copy()  # (F, k, C)
-    f, c, kh, kw = dims
-    if layout == "keras":  # (kh, kw, C, F)
-        return flat.reshape(kh, kw, c, f).transpose(3, 2, 0, 1).copy()
-    return flat.reshape(f, kh, kw, c).transpose(0, 3, 1, 2).copy()  # (F, kh, kw, C)
+    d = len(dims)  # dims = (F, C, *kernel)
+    if layout == "keras":  # (*kernel, C, F)
+        shape, axes = (*dims[2:], dims[1], dims[0]), (d - 1, d - 2, *range(d - 2))
+    else:  # Resource strategies: (F, *kernel, C)
+        shape, axes = (dims[0], *dims[2:], dims[1]), (0, d - 1, *range(1, d - 1))
+    return flat.reshape(shape).transpose(axes).copy()
 
 
 def array_layer(
@@ -138,14 +130,10 @@ def array_layer(
     the DSP and BRAM rules (``hardware.<dataset>.dsp`` / ``.bram`` keys). ``layout``:
     see the module docstring.
     """
-    if kind not in KINDS:
-        raise ValueError(f"layer {name!r}: kind={kind!r}; allowed: {list(KINDS)}")
-    if layout not in LAYOUTS:
-        raise ValueError(f"layer {name!r}: layout={layout!r}; allowed: {list(LAYOUTS)}")
-    if io_type not in IO_TYPES:
-        raise ValueError(f"layer {name!r}: io_type={io_type!r}; allowed: {list(IO_TYPES)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"layer {name!r}: backend={backend!r}; allowed: {list(BACKENDS)}")
+    for key, value, allowed in (("kind", kind, KINDS), ("layout", layout, LAYOUTS),
+                                ("io_type", io_type, IO_TYPES), ("backend", backend, BACKENDS)):
+        if value not in allowed:
+            raise ValueError(f"layer {name!r}: {key}={value!r}; allowed: {list(allowed)}")
     strategy = canonical_strategy(strategy, name)
     hw_kind = KINDS[kind]
     if kind == "dense":
@@ -203,8 +191,7 @@ def estimate_arrays(layers: Sequence[ArrayLayer],
     names = [a.layer.name for a in layers]
     if len(set(names)) != len(names):
         raise ValueError(f"layer names must be unique, got {names}")
-    by_param = {}
-    for key, mask in dict(masks or {}).items():
-        by_param[key if key.endswith(".weight") else f"{key}.weight"] = mask
+    by_param = {key if key.endswith(".weight") else f"{key}.weight": mask
+                for key, mask in dict(masks or {}).items()}
     return estimate_layers([a.layer for a in layers],
                            {a.layer.param_name: a.weight for a in layers}, by_param)

@@ -64,13 +64,11 @@ def weight_memory(layer: LayerHardware) -> WeightMemory:
         return WeightMemory("lutram", rf, word, 0, 0, 0, (), False)
     width = geo.width_bits
     n_columns = -(-word // width)
-    columns = []
-    for c in range(n_columns):
-        lo, hi = c * width, min((c + 1) * width, word)
-        columns.append(np.arange(lo // w, (hi - 1) // w + 1))
+    columns = tuple(np.arange(c * width // w, (min((c + 1) * width, word) - 1) // w + 1)
+                    for c in range(n_columns))
     units = -(-rf // geo.depth)
     return WeightMemory(
-        "bram", rf, word, n_columns, units, units * geo.bram18k_per_unit, tuple(columns),
+        "bram", rf, word, n_columns, units, units * geo.bram18k_per_unit, columns,
         layer.strategy == "Resource_Unrolled",
     )
 
@@ -238,15 +236,13 @@ def constant_products(layer: LayerHardware, weights_hls: np.ndarray) -> Constant
     """
     q = np.abs(quantize_to_int(np.asarray(weights_hls, dtype=np.float64).reshape(-1),
                                layer.weight_type))
-    n_in = layer.n_in
-    inputs = np.arange(q.size) % n_in
     nz = q > 0
-    key = inputs.astype(np.int64) * (int(q.max(initial=0)) + 1) + q
+    base = int(q.max(initial=0)) + 1  # key = input * base + |q|
+    key = (np.arange(q.size) % layer.n_in).astype(np.int64) * base + q
     group = np.full(q.size, -1, dtype=np.int64)
     uniq, inverse = np.unique(key[nz], return_inverse=True)
     group[nz] = inverse
-    g_mag = uniq % (int(q.max(initial=0)) + 1)
-    g_in = uniq // (int(q.max(initial=0)) + 1)
+    g_mag, g_in = uniq % base, uniq // base
     g_dig = csd_digits(g_mag)
     mult = g_dig >= 3
     dsp = np.where(mult, layer.dsp_per_mult, 0).astype(np.int64)
@@ -256,11 +252,3 @@ def constant_products(layer: LayerHardware, weights_hls: np.ndarray) -> Constant
     g_lut = adders * (layer.input_type.width + _bit_span(g_mag))
     w_lut = np.where(nz, layer.accum_type.width, 0).astype(np.int64)
     return ConstantProducts(group, g_in, g_mag, g_dig, dsp, g_lut.astype(np.int64), w_lut)
-
-
-def dsp_csd(layer: LayerHardware, weights_hls: np.ndarray, multiplier_limit: int) -> int:
-    """Synthesis-aware DSPs of a Latency layer (rule D4): shared constant products whose
-    ``|q|`` has >= 3 CSD digits, capped by ``multiplier_limit``, x DSPs per multiplication."""
-    if layer.strategy != "Latency":
-        raise ValueError(f"{layer.name}: the CSD estimate applies to Latency layers only")
-    return constant_products(layer, weights_hls).dsp(multiplier_limit, layer.dsp_per_mult)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from rasp.hardware.fixed import FixedType, csd_digits, quantize_to_int
-from rasp.hardware.layers import LayerHardware
+from rasp.hardware.layers import LayerHardware, float_array
 from rasp.hardware.structures import Structures
 
 #: The resource name in budgets, metrics and summaries.
@@ -87,10 +87,7 @@ def quantize_variables(x, kif: Kif):
 
 def constant_weights(values: np.ndarray | torch.Tensor, ftype: FixedType) -> np.ndarray:
     """``values`` as the C code holds them: quantised at ``ftype``, back in float64."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().to("cpu", torch.float64).numpy()
-    q = quantize_to_int(np.asarray(values, dtype=np.float64), ftype)
-    return q.astype(np.float64) * 2.0 ** -ftype.fractional
+    return quantize_to_int(float_array(values), ftype).astype(np.float64) * 2.0 ** -ftype.fractional
 
 
 def check_da_layers(layers: Sequence[LayerHardware]) -> None:
@@ -114,9 +111,7 @@ def check_da_layers(layers: Sequence[LayerHardware]) -> None:
 
 def _masked(layer: LayerHardware, weights: Mapping[str, torch.Tensor | np.ndarray],
             masks: Mapping[str, torch.Tensor | np.ndarray] | None) -> np.ndarray:
-    w = weights[layer.param_name]
-    w = w.detach().to("cpu", torch.float64).numpy() if isinstance(w, torch.Tensor) \
-        else np.asarray(w, dtype=np.float64)
+    w = float_array(weights[layer.param_name])
     if masks is not None and layer.param_name in masks:
         m = masks[layer.param_name]
         m = m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m)
@@ -215,12 +210,8 @@ class CachedDaCost:
 def model_biases(model: torch.nn.Module, layers: Sequence[LayerHardware]) -> dict[str, torch.Tensor]:
     """Weight parameter name -> that layer's bias (layers without a bias are left out)."""
     params = dict(model.named_parameters())
-    out = {}
-    for layer in layers:
-        bias = params.get(layer.param_name.removesuffix(".weight") + ".bias")
-        if bias is not None:
-            out[layer.param_name] = bias.detach()
-    return out
+    return {layer.param_name: bias.detach() for layer in layers
+            if (bias := params.get(layer.param_name.removesuffix(".weight") + ".bias")) is not None}
 
 
 def digit_structures(layer: LayerHardware, weights: torch.Tensor | np.ndarray,

@@ -20,7 +20,7 @@ from rasp.hardware.costs import (
     multiplier_counts,
     weight_memory,
 )
-from rasp.hardware.layers import LayerHardware, describe_model
+from rasp.hardware.layers import LayerHardware, describe_model, float_array
 from rasp.hardware.settings import BramModel, HardwareSettings
 
 #: Columns summed into the totals.
@@ -62,20 +62,14 @@ class ResourceEstimate:
         return self.table()[cols].to_string(na_rep="")
 
 
-def _weight_array(weight: torch.Tensor | np.ndarray) -> np.ndarray:
-    if isinstance(weight, torch.Tensor):
-        return weight.detach().to("cpu", torch.float64).numpy()
-    return np.asarray(weight, dtype=np.float64)
-
-
 def layer_row(layer: LayerHardware, weight: torch.Tensor | np.ndarray,
               mask: torch.Tensor | np.ndarray | None = None) -> dict[str, Any]:
     """Resource row of one layer for its (PyTorch-shaped) ``weight`` and optional mask."""
-    w = _weight_array(weight).reshape(-1)
+    w = float_array(weight).reshape(-1)
     if w.size != layer.n_weights:
         raise ValueError(f"{layer.name}: weight has {w.size} values, expected {layer.n_weights}")
     if mask is not None:
-        m = _weight_array(mask).reshape(-1)
+        m = float_array(mask).reshape(-1)
         if m.size != w.size:
             raise ValueError(f"mask of {layer.param_name} has {m.size} values, expected {w.size}")
         w = np.where(m != 0, w, 0.0)
@@ -142,7 +136,7 @@ def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     which is what the QONNX export carries, so a weight that rounds to zero is a zero
     for the multiplier count, as in the generated code.
     """
-    out = {name: p for name, p in model.named_parameters()}
+    out = dict(model.named_parameters())
     for mod_name, module in model.named_modules():
         value = brevitas_quant_weight(module)
         if value is not None:

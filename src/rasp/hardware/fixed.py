@@ -133,12 +133,7 @@ def csd_digits(q: np.ndarray) -> np.ndarray:
     ``(3n XOR n) >> 1``.
     """
     n = np.abs(np.asarray(q, dtype=np.int64))
-    h = ((3 * n) ^ n) >> 1
-    count = np.zeros_like(n)
-    while np.any(h):
-        count += h & 1
-        h = h >> 1
-    return count
+    return np.asarray(np.bitwise_count(((3 * n) ^ n) >> 1), dtype=np.int64)
 
 
 def _two_digit_values(max_value: int) -> np.ndarray:
@@ -147,13 +142,9 @@ def _two_digit_values(max_value: int) -> np.ndarray:
     top = max(int(max_value), 1).bit_length() + 1
     powers = [1 << a for a in range(top + 1)]
     values = {0, *powers}
-    for a in powers:
-        for b in powers:
-            values.add(a + b)
-            if a > b:
-                values.add(a - b)
-    out = np.array(sorted(v for v in values if v <= max_value), dtype=np.int64)
-    return out
+    values.update(a + b for a in powers for b in powers)
+    values.update(a - b for a in powers for b in powers if a > b)
+    return np.array(sorted(v for v in values if v <= max_value), dtype=np.int64)
 
 
 def round_to_csd2(q: np.ndarray, max_magnitude: int) -> np.ndarray:

@@ -16,6 +16,7 @@ Sources in a written project directory:
 from __future__ import annotations
 
 import ast
+import operator
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ _UNROLLED_RE = re.compile(
 _WEIGHT_T_RE = re.compile(r"typedef (.+?) (\w+)_weight_t;")
 _STRATEGIES = {"latency": "Latency", "resource": "Resource", "resource_unrolled": "Resource_Unrolled",
                "distributed_arithmetic": "Distributed_Arithmetic"}
+# C integer operators; ``/`` is C integer division of non-negative operands.
+_C_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+          ast.Div: operator.floordiv}
 
 
 class GeneratedMismatchError(AssertionError):
@@ -69,16 +73,8 @@ def _c_eval(expr: str, env: dict[str, int]) -> int:
             if node.id not in env:
                 raise ValueError(f"unknown name {node.id!r} in {expr!r}")
             return env[node.id]
-        if isinstance(node, ast.BinOp):
-            a, b = ev(node.left), ev(node.right)
-            if isinstance(node.op, ast.Add):
-                return a + b
-            if isinstance(node.op, ast.Sub):
-                return a - b
-            if isinstance(node.op, ast.Mult):
-                return a * b
-            if isinstance(node.op, ast.Div):
-                return a // b  # C integer division of non-negative operands
+        if isinstance(node, ast.BinOp) and type(node.op) in _C_OPS:
+            return _C_OPS[type(node.op)](ev(node.left), ev(node.right))
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DIV_ROUNDUP":
             a, b = (ev(arg) for arg in node.args)
             return (a + b - 1) // b
@@ -115,13 +111,11 @@ def parse_generated(project_dir: str | Path) -> dict[str, GeneratedLayer]:
         raise FileNotFoundError(f"{params_path} not found: run hls_model.write() first")
     params = params_path.read_text()
     codegen_path = root / "firmware" / "nnet_utils" / "nnet_code_gen.h"
-    limits = dict(
-        (name, int(limit)) for name, limit in _UNROLLED_RE.findall(codegen_path.read_text())
-    ) if codegen_path.is_file() else {}
+    limits = {} if not codegen_path.is_file() else {
+        name: int(limit) for name, limit in _UNROLLED_RE.findall(codegen_path.read_text())}
     defines_path = root / "firmware" / "defines.h"
-    weight_types = {}
-    if defines_path.is_file():
-        weight_types = {name: t.strip() for t, name in _WEIGHT_T_RE.findall(defines_path.read_text())}
+    weight_types = {} if not defines_path.is_file() else {
+        name: t.strip() for t, name in _WEIGHT_T_RE.findall(defines_path.read_text())}
 
     marks = list(_SECTION_RE.finditer(params))
     out: dict[str, GeneratedLayer] = {}
@@ -129,12 +123,11 @@ def parse_generated(project_dir: str | Path) -> dict[str, GeneratedLayer]:
         name = mark.group(1)
         section = params[mark.end(): marks[i + 1].start() if i + 1 < len(marks) else len(params)]
         structs = {s_name: (base, body) for s_name, base, body in _STRUCT_RE.findall(section)}
-        dense = [(n, b) for n, (base, b) in structs.items() if base == "dense_config"]
-        conv = [(n, b) for n, (base, b) in structs.items() if base == "conv2d_config"]
+        dense = [body for base, body in structs.values() if base == "dense_config"]
         if not dense:
             continue
-        fields, kernel = _struct_fields(dense[0][1])
-        layer_type = "Conv2D" if conv else "Dense"
+        fields, kernel = _struct_fields(dense[0])
+        layer_type = "Conv2D" if any(b == "conv2d_config" for b, _ in structs.values()) else "Dense"
         n_in, n_out = int(fields["n_in"]), int(fields["n_out"])
         n_zeros = int(fields["n_zeros"])
         strategy = _STRATEGIES.get(str(fields.get("strategy")), str(fields.get("strategy")))

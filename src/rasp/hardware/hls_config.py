@@ -137,11 +137,8 @@ def make_hls_config(
     cfg.pop("PytorchModel", None)  # a repr string of the model; not needed by the converter
     cfg["InputShape"] = input_shape  # a tuple: hls4ml reads a list as several input shapes
 
-    act_types: dict[str, FixedType] = {}
-    for node_name, module in traced.modules.items():
-        t = brevitas_act_type(module)
-        if t is not None:
-            act_types[node_name] = t
+    act_types = {node_name: t for node_name, module in traced.modules.items()
+                 if (t := brevitas_act_type(module)) is not None}
 
     cfg["Model"]["Strategy"] = settings.resolve_strategy(default_rf, "linear")
     cfg["Model"]["ReuseFactor"] = default_rf
@@ -167,8 +164,7 @@ def make_hls_config(
         rf = rf_map.get(w.name, default_rf)
         wtype = brevitas_weight_type(traced.modules[name])
         precision["weight"] = str(wtype) if wtype is not None else settings.weight_type
-        precision["bias"] = settings.precision
-        precision["accum"] = settings.precision
+        precision["bias"] = precision["accum"] = settings.precision
         strategy = settings.resolve_strategy(rf, w.kind)
         canonical = canonical_strategy(strategy, name)
         requested[w.name] = rf
@@ -226,12 +222,8 @@ def hls4ml_convert_kwargs(hls_config: dict[str, Any]) -> dict[str, Any]:
     Returns ``backend``, ``io_type``, ``part`` and ``clock_period`` (ns).
     """
     s = settings_from_hls_config(hls_config)
-    return {
-        "backend": s.backend,
-        "io_type": s.io_type,
-        "part": s.part,
-        "clock_period": s.clock_period_ns,
-    }
+    return {"backend": s.backend, "io_type": s.io_type, "part": s.part,
+            "clock_period": s.clock_period_ns}
 
 
 def _plain(obj: Any) -> Any:

@@ -60,6 +60,13 @@ def canonical_strategy(strategy: str, layer: str = "?") -> str:
     return _STRATEGY_NAMES[key]
 
 
+def float_array(values: torch.Tensor | np.ndarray | Any) -> np.ndarray:
+    """``values`` (a tensor, detached and moved to the CPU, or array-like) in float64."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
 # --------------------------------------------------------------------------------------
 # Brevitas
 # --------------------------------------------------------------------------------------
@@ -70,48 +77,42 @@ def is_brevitas(model: nn.Module) -> bool:
     return any(type(m).__module__.startswith("brevitas.nn") for m in model.modules())
 
 
-def _pow2_integer_bits(bits: int, scale: float) -> int:
-    exponent = math.log2(scale)
+def _pow2_type(module: nn.Module, what: str, bits: int, scale: torch.Tensor,
+               signed: bool) -> FixedType:
+    """``ap_fixed`` type of a quantiser of ``bits`` bits and one power-of-two ``scale``:
+    integer bits = width + log2(scale)."""
+    scale = scale.detach().flatten()
+    if scale.numel() != 1:
+        raise ValueError(f"{type(module).__name__}: per-channel {what} scales are not supported")
+    exponent = math.log2(float(scale))
     if abs(exponent - round(exponent)) > 1e-6:
         raise ValueError(
-            f"Brevitas scale {scale} is not a power of two: no exact ap_fixed type (use the "
-            "*FixedPoint quantisers)"
+            f"Brevitas scale {float(scale)} is not a power of two: no exact ap_fixed type (use "
+            "the *FixedPoint quantisers)"
         )
-    return bits + round(exponent)
+    return FixedType(bits, bits + round(exponent), signed)
 
 
 def brevitas_weight_type(module: nn.Module) -> FixedType | None:
-    """``ap_fixed`` type of a Brevitas QuantLinear/QuantConv2d weight, else None.
-
-    Width = the quantiser's bit width; integer bits = width + log2(scale) (power-of-two
-    scales only).
-    """
+    """``ap_fixed`` type of a Brevitas QuantLinear/QuantConv2d weight, else None."""
     quant = getattr(module, "weight_quant", None)
     if quant is None or not type(module).__module__.startswith("brevitas.nn"):
         return None
     with torch.no_grad():
         qw = module.quant_weight()
-    bits = int(round(float(qw.bit_width)))
-    scale = qw.scale.detach().flatten()
-    if scale.numel() != 1:
-        raise ValueError(f"{type(module).__name__}: per-channel weight scales are not supported")
-    return FixedType(bits, _pow2_integer_bits(bits, float(scale)), bool(qw.signed))
+    return _pow2_type(module, "weight", int(round(float(qw.bit_width))), qw.scale, bool(qw.signed))
 
 
 def brevitas_act_type(module: nn.Module) -> FixedType | None:
     """``ap_fixed`` output type of a Brevitas activation quantiser (QuantReLU, QuantIdentity)."""
     quant = getattr(module, "act_quant", None)
-    if quant is None or not type(module).__module__.startswith("brevitas.nn"):
-        return None
-    if not getattr(quant, "is_quant_enabled", True):
+    if (quant is None or not type(module).__module__.startswith("brevitas.nn")
+            or not getattr(quant, "is_quant_enabled", True)):
         return None
     with torch.no_grad():
         bits = int(round(float(quant.bit_width())))
-        scale = quant.scale().detach().flatten()
-    if scale.numel() != 1:
-        raise ValueError(f"{type(module).__name__}: per-channel activation scales are not supported")
-    signed = bool(quant.is_signed)
-    return FixedType(bits, _pow2_integer_bits(bits, float(scale)), signed)
+        scale = quant.scale()
+    return _pow2_type(module, "activation", bits, scale, bool(quant.is_signed))
 
 
 # --------------------------------------------------------------------------------------
@@ -278,10 +279,8 @@ class LayerHardware:
             if self.input_order is None:
                 return np.arange(n)
             return (np.arange(self.n_out)[:, None] * self.n_in + self.input_order[None, :]).ravel()
-        if self.kind == "conv1d":  # (F, C, k) -> (F, k, C)
-            return np.arange(n).reshape(self.weight_shape).transpose(0, 2, 1).ravel()
-        f, c, kh, kw = self.weight_shape
-        return np.arange(n).reshape(f, c, kh, kw).transpose(0, 2, 3, 1).ravel()
+        # conv: (F, C, k) -> (F, k, C), (F, C, kh, kw) -> (F, kh, kw, C)
+        return np.moveaxis(np.arange(n).reshape(self.weight_shape), 1, -1).ravel()
 
     def describe(self) -> str:
         return (f"{self.name} ({self.hls_name}, {self.kind} {self.n_in}x{self.n_out}, "
@@ -289,18 +288,12 @@ class LayerHardware:
 
 
 def _precision_of(entry: dict[str, Any] | None, key: str) -> str | None:
-    if not entry:
-        return None
-    precision = entry.get("Precision")
+    precision = (entry or {}).get("Precision")  # a string: the result type
     if isinstance(precision, dict):
-        value = precision.get(key)
-    elif key == "result":
-        value = precision
-    else:
-        value = None
-    if value is None or str(value).lower() == "auto":
-        return None
-    return str(value)
+        precision = precision.get(key)
+    elif key != "result":
+        precision = None
+    return None if precision is None or str(precision).lower() == "auto" else str(precision)
 
 
 def _default_precision(hls_config: dict[str, Any], settings: HardwareSettings) -> str:
@@ -387,20 +380,16 @@ def describe_model(
         check_reuse_factor(hls_name, shape.n_in, shape.n_out, rf, strategy, kind=shape.kind,
                            io_type=settings.io_type)
         module = traced.modules[shape.hls_name]
-        wtype = brevitas_weight_type(module)
-        source = "brevitas"
-        if wtype is None:
-            wtype = parse_precision(_precision_of(entry, "weight") or default)
-            source = "hls_config"
+        brevitas_wtype = brevitas_weight_type(module)
+        wtype = brevitas_wtype or parse_precision(_precision_of(entry, "weight") or default)
         in_type = _input_type(traced, nodes[shape.hls_name], hls_config, default)
         acc_type = parse_precision(_precision_of(entry, "accum") or default)
         res_type = parse_precision(_precision_of(entry, "result") or default)
         input_order = None
         if (shape.flatten_from is not None and settings.io_type == "io_parallel"
                 and model_cfg.get("ChannelsLastConversion", "off") != "off"):
-            dims = shape.flatten_from
-            axes = (1, 2, 0) if len(dims) == 3 else (1, 0)
-            input_order = np.arange(int(np.prod(dims))).reshape(dims).transpose(axes).ravel()
+            dims = shape.flatten_from  # (C, H, W) -> (H, W, C), (C, L) -> (L, C)
+            input_order = np.moveaxis(np.arange(int(np.prod(dims))).reshape(dims), 0, -1).ravel()
         out.append(LayerHardware(
             name=shape.name,
             hls_name=hls_name,
@@ -420,7 +409,7 @@ def describe_model(
             in_hw=shape.in_hw,
             out_hw=shape.out_hw,
             bram=settings.bram,
-            weight_source=source,
+            weight_source="hls_config" if brevitas_wtype is None else "brevitas",
             input_order=input_order,
             result_type=res_type,
         ))

@@ -1,12 +1,10 @@
 """Reuse-factor rules of hls4ml 1.3.0 (Vivado/Vitis backends), checked instead of snapped.
 
-The valid list and the substitute come from hls4ml itself (``get_valid_reuse_factors``,
-``get_closest_reuse_factor`` of its FPGA backend); this module adds the strategy rules
-and the errors that name the fix.
-
 hls4ml replaces an invalid reuse factor by the closest valid one and only prints a
 warning; the pruning structures would then describe a different circuit. Here such an
-RF is an error that names the valid choices.
+RF is an error that names the valid choices. The valid list and the substitute come from
+hls4ml itself (``get_valid_reuse_factors``, ``get_closest_reuse_factor`` of its FPGA
+backend); this module adds the strategy rules.
 
 For a layer with ``n_in`` inputs and ``n_out`` outputs (Conv2d: ``n_in = kh*kw*C_in``,
 ``n_out`` = filters) and ``N = n_in * n_out``, hls4ml accepts RF for the Resource
@@ -38,12 +36,6 @@ def _fpga_backend():
 @cache
 def _hls4ml_valid(n_in: int, n_out: int) -> tuple[int, ...]:
     return tuple(_fpga_backend().get_valid_reuse_factors(int(n_in), int(n_out)))
-
-
-def is_valid_reuse_factor(n_in: int, n_out: int, rf: int) -> bool:
-    """hls4ml's validity rule for Resource-strategy reuse factors (see module docstring),
-    asked of hls4ml itself (``get_valid_reuse_factors``)."""
-    return rf in _hls4ml_valid(n_in, n_out)
 
 
 def valid_reuse_factors(n_in: int, n_out: int, strategy: str = "Resource") -> list[int]:

@@ -1,32 +1,10 @@
 """Hardware settings of one dataset: the ``hardware.<dataset>`` block of config/config.yaml.
 
-Keys (defaults and limits: ``$defs/target`` of src/rasp/schemas/hardware.schema.yaml,
-read through :mod:`rasp.schemas`; :meth:`HardwareSettings.from_dict` validates with it,
-rejects unknown keys and adds the checks that span keys)::
-
-    backend: Vitis                # Vivado | Vitis
-    part: xcvu9p-flga2104-2L-e    # FPGA part handed to hls4ml
-    clock_period_ns: 5.0
-    io_type: io_parallel          # io_parallel | io_stream
-    precision: ap_fixed<16,6>     # weights, biases, results, accumulators, model input
-    weight_precision: null        # null = precision
-    strategy: auto                # auto | Latency | Resource | Resource_Unrolled
-    rf_policy: exact              # exact: an RF hls4ml would change is an error;
-                                  # nearest: use hls4ml's closest valid RF per layer,
-                                  # written explicitly into the config
-    dsp:                          # DSPs per multiplication (docs/hardware_model.md, D1-D4)
-      mult_a_bits: 27             # DSP48E2 multiplier: 27 x 18 bits, signed
-      mult_b_bits: 18
-      impl: auto                  # auto | dsp | fabric (a forced BIND_OP -impl for every product)
-      fabric_max_weight_bits: 8   # auto: weight AND input at most this wide -> product in LUTs
-      fabric_max_input_bits: 6
-    bram:                         # weight memory geometry (docs/hardware_model.md, B1-B4)
-      width_bits: 36              # bits of one BRAM unit's port (36 = RAMB18 SDP, 72 = RAMB36 SDP)
-      depth: 512                  # words of one BRAM unit at that width
-      lutram_max_depth: 32        # weight arrays at most this deep go to LUTRAM (0 = never)
-      lutram_max_bits: 0          # weight arrays of at most this many bits go to LUTRAM
-
-The reuse factor is not a setting: it comes from the experiment (wildcard ``rf``).
+Every key with its default, unit, limits and meaning: ``$defs/target`` of
+src/rasp/schemas/hardware.schema.yaml (read through :mod:`rasp.schemas`);
+:meth:`HardwareSettings.from_dict` validates with it, rejects unknown keys and adds the
+checks that span keys. The reuse factor is not a setting: it comes from the experiment
+(wildcard ``rf``).
 """
 
 from __future__ import annotations
@@ -41,13 +19,9 @@ from rasp.schemas import SettingsError
 
 #: The schema of one ``hardware.<dataset>`` block.
 _TARGET = "hardware#/$defs/target"
-
-
 BACKENDS = schemas.enum(_TARGET, "backend")
 IO_TYPES = schemas.enum(_TARGET, "io_type")
-STRATEGY_CHOICES = schemas.enum(_TARGET, "strategy")
-STRATEGIES = tuple(s for s in STRATEGY_CHOICES if s != "auto")
-RF_POLICIES = schemas.enum(_TARGET, "rf_policy")
+STRATEGIES = tuple(s for s in schemas.enum(_TARGET, "strategy") if s != "auto")
 BRAM18K_BITS = 18 * 1024  # bits in one BRAM_18K primitive
 RASP_KEY = "RaspHardware"  # key of the rasp block inside an hls4ml config dict
 
@@ -61,7 +35,6 @@ def _checked(cls: type, data: Any, where: str, *keys: str) -> dict[str, Any]:
     return data
 
 
-DSP_IMPLS = schemas.enum(_TARGET, "dsp", "impl")
 #: Keys of earlier versions whose rule changed; using one is an error that names the new keys.
 _RENAMED_DSP_KEYS = {
     "lut_max_weight_bits": "fabric_max_weight_bits",
@@ -103,16 +76,11 @@ class DspModel:
             raise SettingsError(f"{where}: mult_b_bits must not exceed mult_a_bits")
         return obj
 
-    def in_fabric(self, input_type: FixedType, weight_type: FixedType) -> bool:
-        """True when an ``input x weight`` product is built in LUTs rather than on DSPs."""
-        if self.impl != "auto":
-            return self.impl == "fabric"
-        return (weight_type.width <= self.fabric_max_weight_bits
-                and input_type.width <= self.fabric_max_input_bits)
-
     def dsp_per_multiplication(self, input_type: FixedType, weight_type: FixedType) -> int:
         """DSPs for one ``input x weight`` product (0 when it is built in LUTs)."""
-        if self.in_fabric(input_type, weight_type):
+        narrow = (weight_type.width <= self.fabric_max_weight_bits
+                  and input_type.width <= self.fabric_max_input_bits)
+        if self.impl == "fabric" or (self.impl == "auto" and narrow):
             return 0
         a, b = sorted((input_type.signed_width, weight_type.signed_width), reverse=True)
         return math.ceil(a / self.mult_a_bits) * math.ceil(b / self.mult_b_bits)

@@ -42,7 +42,7 @@ from rasp.hardware.costs import (
     multiplier_counts,
     weight_memory,
 )
-from rasp.hardware.layers import LayerHardware
+from rasp.hardware.layers import LayerHardware, float_array
 
 KINDS = ("products", "weights", "patterns", "bram_columns", "neurons")
 #: Kinds whose items depend on the weight values (rebuild them when the weights change).
@@ -119,7 +119,6 @@ class Structures:
         return self.fixed_cost + self.costs[kept].sum(axis=0)
 
 
-
 def _csr(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     sizes = np.array([g.size for g in groups], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -152,9 +151,7 @@ def _pattern_groups(layer: LayerHardware) -> list[np.ndarray]:
 
 
 def _weights_hls(layer: LayerHardware, weights: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(weights, torch.Tensor):
-        weights = weights.detach().to("cpu", torch.float64).numpy()
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    w = float_array(weights).reshape(-1)
     if w.size != layer.n_weights:
         raise ValueError(f"{layer.name}: weights have {w.size} values, expected {layer.n_weights}")
     return w[layer.hls_order]
@@ -189,10 +186,8 @@ def shared_products(layer: LayerHardware, weights: np.ndarray | torch.Tensor) ->
     n_groups = products.n_groups
     by_group = np.argsort(np.where(g >= 0, g, n_groups), kind="stable")
     counts = np.bincount(g[g >= 0], minlength=n_groups)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    groups = [order[by_group[bounds[k]:bounds[k + 1]]] for k in range(n_groups)]
-    zero_q = np.flatnonzero(g < 0)
-    groups += [order[[p]] for p in zero_q]
+    *groups, zero_q = np.split(order[by_group], np.cumsum(counts))  # zero_q: |q| = 0, alone
+    groups += list(zero_q[:, None])
     costs = np.zeros((len(groups), len(RESOURCES)))
     costs[:n_groups, 0] = products.group_dsp
     member_lut = np.bincount(g[g >= 0], weights=products.weight_lut[g >= 0], minlength=n_groups)
@@ -292,12 +287,7 @@ def neurons(layer: LayerHardware, weights: np.ndarray | torch.Tensor | None = No
     return _finish(layer, "neurons", groups, costs, baseline=baseline)
 
 
-_BUILDERS = {
-    "weights": single_weights,
-    "patterns": dsp_patterns,
-    "bram_columns": bram_columns,
-    "neurons": neurons,
-}
+_BUILDERS = {"weights": single_weights, "patterns": dsp_patterns, "bram_columns": bram_columns}
 
 
 def layer_structures(layer: LayerHardware, kind: str,

@@ -55,7 +55,6 @@ class KnapsackBound:
     prices: np.ndarray
     source: str
     relaxed: bool = False
-    iterations: int = 0
 
 
 class InnerProblem:
@@ -73,13 +72,11 @@ class InnerProblem:
             p = pairs[order]
             first = np.ones(len(p), dtype=bool)
             first[1:] = p[1:, 0] != p[:-1, 0]
-            if not first.all():
-                self.relaxed = True
+            self.relaxed = not first.all()
             parent[p[first, 0]] = p[first, 1]
         self.parent = parent
         in_tree = parent >= 0
         in_tree[parent[parent >= 0]] = True
-        self.in_tree = in_tree
         # Depth of each tree node (roots 0), by repeated relaxation (the graph is acyclic).
         depth = np.zeros(n, dtype=np.int64)
         child = np.flatnonzero(parent >= 0)
@@ -100,7 +97,6 @@ class InnerProblem:
             if g_free.size >= 2:
                 group_of[g_free] = len(members)
                 members.append(g_free)
-        self.group_of = group_of
         if members:
             self.g_order = np.concatenate(members)
             sizes = np.array([len(m) for m in members])
@@ -142,8 +138,7 @@ def dantzig_bound(red: ReducedProblem) -> KnapsackBound:
     v, c, b = red.values, red.costs[0], float(red.capacities[0])
     pos = v > 0
     v, c = v[pos], c[pos]
-    with np.errstate(divide="ignore"):
-        ratio = np.where(c > 0, v / np.where(c > 0, c, 1.0), np.inf)
+    ratio = np.where(c > 0, v / np.where(c > 0, c, 1.0), np.inf)
     order = np.lexsort((-v, -ratio))
     cum = np.cumsum(c[order])
     k = int(np.searchsorted(cum, b + capacity_slack(red.capacities)[0], side="right"))
@@ -184,8 +179,7 @@ def lagrangian_bound(
     upper = np.minimum(phi0 / np.maximum(b, 1e-300), 1e300)  # y . b <= L(0) at the minimiser
     ys, ls, gs = [np.zeros(m)], [phi0], [b - C[:, x0].sum(axis=1)]
     best = 0
-    it = 1
-    while it < max_iter:
+    while len(ls) < max_iter:
         # Cutting-plane model: min t  s.t.  t >= L_k + g_k . (y - y_k),  0 <= y <= upper.
         G = np.array(gs)
         rhs = np.einsum("km,km->k", G, np.array(ys)) - np.array(ls)
@@ -207,13 +201,11 @@ def lagrangian_bound(
         gs.append(b - C[:, x].sum(axis=1))
         if ls[-1] < ls[best]:
             best = len(ls) - 1
-        it += 1
     return KnapsackBound(
         value=ls[best] * (1 + BOUND_MARGIN) + BOUND_MARGIN,
         prices=ys[best],
         source=src,
         relaxed=inner.relaxed,
-        iterations=it,
     )
 
 

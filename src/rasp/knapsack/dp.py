@@ -56,22 +56,22 @@ def check_dp_applicable(problem: KnapsackProblem) -> None:
 
 def dp_table_bytes(red: ReducedProblem) -> tuple[int, int, int]:
     """Return (bytes, n_stages, capacity cells) the DP table of ``red`` would need."""
-    cap, _, _ = _scaled(red)
+    cap, _ = _scaled(red)
     stages = _stages(red)
     itemsize = 1 if max((len(s) for s in stages), default=1) < 255 else 2
     return len(stages) * (cap + 1) * itemsize, len(stages), cap + 1
 
 
-def _scaled(red: ReducedProblem) -> tuple[int, np.ndarray, int]:
+def _scaled(red: ReducedProblem) -> tuple[int, np.ndarray]:
     """Integer capacity and costs after dividing by the gcd and clipping the capacity."""
     if red.m == 0:
-        return 0, np.zeros(red.n, dtype=np.int64), 1
+        return 0, np.zeros(red.n, dtype=np.int64)
     costs = np.round(red.costs[0]).astype(np.int64)
     positive = costs[costs > 0]
     g = int(np.gcd.reduce(positive)) if positive.size else 1
     cap = int(math.floor(red.capacities[0] + 1e-9)) // g
     cap = min(cap, int(positive.sum()) // g)
-    return cap, costs // g, g
+    return cap, costs // g
 
 
 def _stages(red: ReducedProblem) -> list[np.ndarray]:
@@ -94,11 +94,7 @@ def dp_solve(red: ReducedProblem, memory_limit: int = DEFAULT_DP_MEMORY_LIMIT) -
     Raises ValueError when the decision table would exceed ``memory_limit`` bytes.
     """
     keep = np.zeros(red.n, dtype=bool)
-    if red.n == 0:
-        return keep
-    if len(red.requires):
-        raise ValueError("dp_solve does not support requires; use method='milp'")
-    cap, costs, g = _scaled(red)
+    cap, costs = _scaled(red)
     stages = _stages(red)
     # Zero-cost singles with positive value are always kept; zero-cost group members
     # compete inside their group like any other alternative.

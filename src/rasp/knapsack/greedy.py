@@ -50,8 +50,7 @@ def _ratio_order(red: ReducedProblem, prices: np.ndarray) -> np.ndarray:
         share = 1.0 / n_children[pairs[:, 1]]
         value += np.bincount(pairs[:, 0], weights=red.values[pairs[:, 1]] * share, minlength=n)
         cost = cost + np.bincount(pairs[:, 0], weights=cost[pairs[:, 1]] * share, minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(cost > 0, value / np.where(cost > 0, cost, 1.0), np.inf)
+    ratio = np.where(cost > 0, value / np.where(cost > 0, cost, 1.0), np.inf)
     candidates = np.flatnonzero(red.values > 0)
     key = np.lexsort((candidates, -red.values[candidates], -ratio[candidates]))
     return candidates[key]
@@ -248,8 +247,7 @@ def _bundles(red: ReducedProblem, prices: np.ndarray) -> list[list[int]]:
     ends = np.r_[starts[1:], chosen.size]
     value = np.add.reduceat(red.values[chosen], starts)
     cost = np.add.reduceat(priced[chosen], starts)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(cost > 0, value / np.where(cost > 0, cost, 1.0), np.inf)
+    ratio = np.where(cost > 0, value / np.where(cost > 0, cost, 1.0), np.inf)
     rank = np.lexsort((-value, -ratio))
     chosen_l = chosen.tolist()
     return [chosen_l[starts[k] : ends[k]] for k in rank.tolist()]
@@ -287,9 +285,7 @@ def _swap_improve(red: ReducedProblem, keep: np.ndarray, max_rounds: int = 3) ->
 
 
 def _price_variants(y: np.ndarray, n: int) -> list[np.ndarray]:
-    """``y`` and, for instances up to :data:`PERTURB_MAX_ITEMS` items, ``y`` with one price
-    scaled by 1 +/- 0.1 or 0.2 (LP prices are degenerate near ties; nearby prices pick
-    different, sometimes better, roundings)."""
+    """``y`` and, up to :data:`PERTURB_MAX_ITEMS` items, its perturbations (module docstring)."""
     out = [y]
     if n <= PERTURB_MAX_ITEMS:
         for delta in (0.1, 0.2):

@@ -43,10 +43,6 @@ class SyntheticPruningInstance:
     layer: np.ndarray
     seed: int
 
-    @property
-    def n_patterns(self) -> int:
-        return int(self.values.size)
-
     def coupled(self, dsp_fraction: float, bram_fraction: float) -> CoupledDspBramProblem:
         """Joint DSP + BRAM problem with budgets as fractions of the unpruned totals."""
         return coupled_dsp_bram_problem(

@@ -19,13 +19,13 @@ both report their best bound:
   deprecated in PuLP 3.3), with CBC's preprocessing off (it takes minutes on a one-row
   knapsack of 10^5 items and ignores the time limit meanwhile). No MIP start is passed:
   with a start and preprocessing off, CBC 2.10.3 was seen to stop at the start and report
-  it optimal although a better answer existed. PuLP does not expose CBC's
-  bound, so CBC's log is written to a temporary file and parsed (``Exiting as integer gap
-  of G`` -> objective + G; ``Upper bound: B``; ``best possible -B``); printed numbers are
-  rounded, so one unit of their last printed digit is added. "Optimal solution found" with
-  gap tolerance 0 means objective + absolute tolerance; with a relative tolerance CBC
-  prunes against its (unprinted) root LP value, so no bound is taken from it and the
-  Lagrangian bound is reported instead.
+  it optimal although a better answer existed (on a 3-item knapsack). PuLP does not
+  expose CBC's bound, so CBC's log is written to a temporary file and parsed (``Exiting
+  as integer gap of G`` -> objective + G; ``Upper bound: B``; ``best possible -B``);
+  printed numbers are rounded, so one unit of their last printed digit is added.
+  "Optimal solution found" with gap tolerance 0 means objective + absolute tolerance;
+  with a relative tolerance CBC prunes against its (unprinted) root LP value, so no bound
+  is taken from it and the Lagrangian bound is reported instead.
 
 Solutions are rounded to 0/1 and re-checked against every constraint in exact arithmetic;
 a solution that fails the check is discarded in favour of the greedy incumbent.
@@ -135,8 +135,7 @@ def solve_highs(
     h.setOptionValue("mip_abs_gap", float(abs_gap))
     h.setOptionValue("random_seed", int(seed) % 2147483647)
     h.setOptionValue("threads", int(threads))
-    # HiGHS 1.15.1's presolve spends > 30 s on a one-row 20,000-column knapsack and does
-    # not check the time limit while doing so; reduce_problem already did the useful part.
+    # Presolve off (see the module docstring); reduce_problem already did the useful part.
     h.setOptionValue("presolve", "off")
     if start is not None:
         h.setSolution(int(n), np.arange(n, dtype=np.int32), start.astype(np.float64))
@@ -145,10 +144,7 @@ def solve_highs(
     info = h.getInfo()
     version = f"highs {h.version()}" if hasattr(h, "version") else "highs"
     M = highspy.HighsModelStatus
-    stop = {
-        M.kOptimal: "gap_limit",
-        M.kTimeLimit: "time_limit",
-    }.get(status, "other")
+    stop = {M.kOptimal: "gap_limit", M.kTimeLimit: "time_limit"}.get(status, "other")
     keep = None
     if info.primal_solution_status == 2:  # kSolutionStatusFeasible
         keep = np.asarray(h.getSolution().col_value) > 0.5
@@ -245,8 +241,7 @@ def solve_cbc(
         prob += pulp.LpAffineExpression([(x[child], 1.0), (x[parent], -1.0)]) <= 0, f"req{k}"
     for k, members in enumerate(red.exclusive):
         prob += pulp.LpAffineExpression([(x[i], 1.0) for i in members.tolist()]) <= 1, f"ex{k}"
-    # No MIP start: CBC 2.10.3 with a start and preprocessing off can stop at the start
-    # and call it optimal (seen on a 3-item knapsack); the caller keeps the greedy answer.
+    # No MIP start (see the module docstring): the caller keeps the greedy answer.
     del start
     with tempfile.TemporaryDirectory(prefix="rasp_cbc_") as tmp:
         log_path = os.path.join(tmp, "cbc.log")
@@ -260,8 +255,7 @@ def solve_cbc(
             warmStart=False,
             logPath=log_path,
             # CBC treats seed 0 as "time of day": shift so every seed is reproducible.
-            # CBC's Cgl preprocessing spends minutes on a one-row knapsack of 10^5 items
-            # (and ignores the time limit meanwhile); reduce_problem did the useful part.
+            # Cgl preprocessing off: see the module docstring.
             # CBC's default cutoff increment (1e-5, absolute) would let "optimal" miss the
             # optimum by that much; tie it to the absolute gap we report instead.
             options=[

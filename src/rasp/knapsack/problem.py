@@ -250,10 +250,9 @@ class KnapsackProblem:
                 raise ValueError(f"forced has shape {f.shape}, expected ({n},)")
             forced_mask = f.copy() if f.any() else None
         groups = _parse_exclusive(exclusive, n)
-        for a in (v, c, cap, pairs):
-            a.setflags(write=False)
-        if forced_mask is not None:
-            forced_mask.setflags(write=False)
+        for a in (v, c, cap, pairs, forced_mask):
+            if a is not None:
+                a.setflags(write=False)
         return cls(v, c, cap, pairs, forced_mask, groups, names)
 
     def used(self, keep: np.ndarray) -> np.ndarray:
@@ -296,15 +295,20 @@ def ancestors_closure(mask: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 
 def descendants_closure(mask: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Return ``mask`` plus every item that (transitively) requires an item in ``mask``."""
-    out = mask.copy()
-    if len(pairs) == 0:
-        return out
-    while True:
-        add = pairs[out[pairs[:, 1]], 0]
-        new = add[~out[add]]
-        if new.size == 0:
-            return out
-        out[new] = True
+    return ancestors_closure(mask, pairs[:, ::-1])
+
+
+def _free_part(
+    free_mask: np.ndarray, pairs: np.ndarray, exclusive: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Indices of the free items, and the requirement pairs and exclusive groups (of size
+    >= 2) among them in local indices."""
+    free = np.flatnonzero(free_mask)
+    local = np.full(free_mask.size, -1, dtype=np.int64)
+    local[free] = np.arange(free.size)
+    lpairs = local[pairs[free_mask[pairs[:, 0]] & free_mask[pairs[:, 1]]]]
+    groups = tuple(lm for m in exclusive if (lm := local[m[free_mask[m]]]).size >= 2)
+    return free, lpairs, groups
 
 
 @dataclass
@@ -357,22 +361,21 @@ def reduce_problem(problem: KnapsackProblem) -> ReducedProblem:
     forced = problem.forced if problem.forced is not None else np.zeros(n, dtype=bool)
     keep = ancestors_closure(forced, pairs)
     names = problem.resource_names
-    if keep.any():
-        used = problem.used(keep)
-        excess = used - problem.capacities
-        over = excess > capacity_slack(problem.capacities)
-        if over.any():
-            detail = "; ".join(
-                f"{names[r]}: forced use {used[r]:g} > capacity {problem.capacities[r]:g} "
-                f"(over by {excess[r]:g})"
-                for r in np.flatnonzero(over)
-            )
-            extra = int(keep.sum() - forced.sum())
-            also = f" (including {extra} item(s) the forced items require)" if extra else ""
-            raise ValueError(
-                f"infeasible forced set: the {int(keep.sum())} forced item(s){also} exceed "
-                f"the budget: {detail}. Raise those capacities or force fewer items."
-            )
+    used = problem.used(keep)
+    excess = used - problem.capacities
+    slack = capacity_slack(problem.capacities)
+    if (excess > slack).any():
+        detail = "; ".join(
+            f"{names[r]}: forced use {used[r]:g} > capacity {problem.capacities[r]:g} "
+            f"(over by {excess[r]:g})"
+            for r in np.flatnonzero(excess > slack)
+        )
+        extra = int(keep.sum() - forced.sum())
+        also = f" (including {extra} item(s) the forced items require)" if extra else ""
+        raise ValueError(
+            f"infeasible forced set: the {int(keep.sum())} forced item(s){also} exceed "
+            f"the budget: {detail}. Raise those capacities or force fewer items."
+        )
     drop = np.zeros(n, dtype=bool)
     for g, members in enumerate(problem.exclusive):
         k = keep[members]
@@ -383,9 +386,7 @@ def reduce_problem(problem: KnapsackProblem) -> ReducedProblem:
             )
         if k.any():
             drop[members[~k]] = True
-    residual = problem.capacities - (problem.used(keep) if keep.any() else 0.0)
-    residual = np.maximum(residual, 0.0)
-    slack = capacity_slack(problem.capacities)
+    residual = np.maximum(problem.capacities - used, 0.0)
     too_big = (problem.costs > (residual + slack)[:, None]).any(axis=0)
     drop |= too_big & ~keep
     drop = descendants_closure(drop, pairs)
@@ -395,21 +396,8 @@ def reduce_problem(problem: KnapsackProblem) -> ReducedProblem:
             f"infeasible forced set: item {item} must be kept (forced or required) but it "
             "requires an item excluded by another forced item's exclusive group"
         )
-    free_mask = ~(keep | drop)
-    free = np.flatnonzero(free_mask)
-    local = np.full(n, -1, dtype=np.int64)
-    local[free] = np.arange(free.size)
     # Requirement pairs among free items; pairs whose parent is fixed-kept are satisfied.
-    if len(pairs):
-        both = free_mask[pairs[:, 0]] & free_mask[pairs[:, 1]]
-        lpairs = local[pairs[both]]
-    else:
-        lpairs = np.zeros((0, 2), dtype=np.int64)
-    groups = []
-    for members in problem.exclusive:
-        lm = local[members[free_mask[members]]]
-        if lm.size >= 2:
-            groups.append(lm)
+    free, lpairs, groups = _free_part(~(keep | drop), pairs, problem.exclusive)
     costs = problem.costs[:, free]
     # A resource binds only if the free items together could exceed what is left.
     could_bind = costs.sum(axis=1) > residual + slack
@@ -422,7 +410,7 @@ def reduce_problem(problem: KnapsackProblem) -> ReducedProblem:
         capacities=residual[resources],
         resources=resources,
         requires=lpairs,
-        exclusive=tuple(groups),
+        exclusive=groups,
         fixed_keep=keep,
         base_value=float(problem.values[keep].sum()),
     )
@@ -432,31 +420,11 @@ def restrict(red: ReducedProblem, fix_keep: np.ndarray, fix_drop: np.ndarray) ->
     """Fix more items of ``red`` (local masks): keep ``fix_keep``, drop ``fix_drop``.
 
     The masks must be consistent (no overlap, ``fix_keep`` closed under requirements,
-    ``fix_drop`` closed under being required) and ``fix_keep`` must fit the capacities.
+    ``fix_drop`` closed under being required, a group with a kept item has no free item),
+    as :func:`rasp.knapsack.bounds.fix_items` returns them, and ``fix_keep`` must fit the
+    capacities.
     """
-    if (fix_keep & fix_drop).any():
-        raise ValueError("restrict: an item is both kept and dropped")
-    free_local = np.flatnonzero(~(fix_keep | fix_drop))
-    local = np.full(red.n, -1, dtype=np.int64)
-    local[free_local] = np.arange(free_local.size)
-    is_free = local >= 0
-    pairs = red.requires
-    if len(pairs):
-        both = is_free[pairs[:, 0]] & is_free[pairs[:, 1]]
-        lpairs = local[pairs[both]]
-    else:
-        lpairs = np.zeros((0, 2), dtype=np.int64)
-    groups = []
-    for members in red.exclusive:
-        if fix_keep[members].any() and is_free[members].any():
-            raise ValueError("restrict: an exclusive group has a kept item and free items")
-        lm = local[members[is_free[members]]]
-        if lm.size >= 2:
-            groups.append(lm)
-    if len(pairs) and (fix_keep[pairs[:, 0]] & ~fix_keep[pairs[:, 1]]).any():
-        raise ValueError("restrict: a kept item requires an item that is not kept")
-    if len(pairs) and (fix_drop[pairs[:, 1]] & ~fix_drop[pairs[:, 0]]).any():
-        raise ValueError("restrict: a dropped item is required by an item not dropped")
+    free_local, lpairs, groups = _free_part(~(fix_keep | fix_drop), red.requires, red.exclusive)
     used = red.costs[:, fix_keep].sum(axis=1) if fix_keep.any() else np.zeros(red.m)
     fixed_keep = red.fixed_keep.copy()
     fixed_keep[red.free[fix_keep]] = True
@@ -468,7 +436,7 @@ def restrict(red: ReducedProblem, fix_keep: np.ndarray, fix_drop: np.ndarray) ->
         capacities=np.maximum(red.capacities - used, 0.0),
         resources=red.resources,
         requires=lpairs,
-        exclusive=tuple(groups),
+        exclusive=groups,
         fixed_keep=fixed_keep,
         base_value=red.base_value + float(red.values[fix_keep].sum()),
     )

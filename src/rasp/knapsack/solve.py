@@ -242,17 +242,20 @@ def solve_problem(
 
     def finish(
         local_keep: np.ndarray | None,
-        bound_free: float,
+        bound_free: float | None = None,
         *,
         keep_full: np.ndarray | None = None,
         bound_total: float | None = None,
         used_method: str,
         solver_name: str,
-        bound_source: str,
-        stop: str,
+        bound_source: str = "exact",
+        stop: str = "optimal",
         nodes: int | None = None,
         message: str = "",
     ) -> KnapsackResult:
+        """Result of ``local_keep`` (or ``keep_full``); ``bound_free`` None: proven optimal."""
+        if bound_free is None:
+            bound_free = float(red.values[local_keep].sum())
         if keep_full is None:
             keep_full = red.expand(local_keep)
         keep = _drop_useless(problem, keep_full, red.fixed_keep)
@@ -303,39 +306,24 @@ def solve_problem(
         if keep is not None:
             return finish(
                 keep,
-                float(red.values[keep].sum()),
                 used_method=method,
                 solver_name="trivial (no capacity binds)",
-                bound_source="exact",
-                stop="optimal",
                 message="fast path: the free items fit together; all positive-value items kept",
             )
         keep = _equal_cost_sort(red)
         if keep is not None:
             return finish(
                 keep,
-                float(red.values[keep].sum()),
                 used_method=method,
                 solver_name="equal-cost sort",
-                bound_source="exact",
-                stop="optimal",
                 message="fast path: all free items have equal costs; top-K by value is optimal",
             )
 
     if method == "dp":
-        keep = dp_solve(red, dp_memory_limit)
-        return finish(
-            keep,
-            float(red.values[keep].sum()),
-            used_method="dp",
-            solver_name="numpy-dp",
-            bound_source="exact",
-            stop="optimal",
-        )
+        return finish(dp_solve(red, dp_memory_limit), used_method="dp", solver_name="numpy-dp")
 
     bound: KnapsackBound = best_bound(red)
     keep, greedy_name = greedy_solve(red, bound.prices)
-    greedy_value = float(red.values[keep].sum())
     if method == "greedy":
         return finish(
             keep,
@@ -347,7 +335,7 @@ def solve_problem(
         )
 
     # method == "milp"
-    total = red.base_value + greedy_value
+    total = red.base_value + float(red.values[keep].sum())
     if accept_greedy and relative_gap(total, red.base_value + bound.value) <= gap:
         return finish(
             keep,
@@ -358,18 +346,15 @@ def solve_problem(
             stop="gap_limit",
             message="greedy answer already proven within the requested gap",
         )
-    remaining = None
-    if time_limit is not None:
-        remaining = time_limit - (time.perf_counter() - t0)
-        if remaining <= 0:
-            return finish(
-                keep,
-                bound.value,
-                used_method="milp",
-                solver_name=f"{greedy_name}; time limit reached before the MILP solver",
-                bound_source=bound.source,
-                stop="time_limit",
-            )
+    if time_limit is not None and time_limit - (time.perf_counter() - t0) <= 0:
+        return finish(
+            keep,
+            bound.value,
+            used_method="milp",
+            solver_name=f"{greedy_name}; time limit reached before the MILP solver",
+            bound_source=bound.source,
+            stop="time_limit",
+        )
     return _milp_core_loop(
         problem,
         red,
@@ -402,13 +387,10 @@ def _milp_core_loop(
     """MILP on cores defined by reduced-cost fixing (see the module docstring).
 
     Items whose bound drop ``D_i`` at the Lagrangian prices is large are fixed at their
-    inner-problem choice and the solver sees only the rest (the core), at most
-    ``CORE_START_ITEMS`` items at first, four times more each round. Fixings with
-    ``L - D_i`` below the best known value are proven; a round ends the loop when its
-    fixings are proven, the gap is reached or time runs out. The bound reported is
-    ``min(L, max(core bound, L - min D over fixed items))``: valid whether or not the
-    fixings were proven, because an answer that disagrees with a fixing of item ``i`` is
-    worth at most ``L - D_i``.
+    inner-problem choice; fixings with ``L - D_i`` below the best known value are proven.
+    The bound ``min(L, max(core bound, L - min D over fixed items))`` is valid whether or
+    not they are: an answer that disagrees with a fixing of item ``i`` is worth at most
+    ``L - D_i``.
     """
     backend = solver
     if backend == "auto":
