@@ -107,9 +107,8 @@ class PruneConfig:
     @property
     def last_epochs(self) -> int:
         """Fine-tune epochs after the step that reaches the target budget."""
-        return self.finetune_epochs if self.final_finetune_epochs is None else int(
-            self.final_finetune_epochs
-        )
+        final = self.final_finetune_epochs
+        return self.finetune_epochs if final is None else int(final)
 
     def resources_for(self, objective: str) -> tuple[str, ...]:
         """Resources whose budget ``objective`` must meet."""

@@ -59,19 +59,6 @@ def _param(model: nn.Module, name: str) -> torch.Tensor:
     return params[name]
 
 
-def magnitude_scores(
-    model: nn.Module, params: Sequence[str], method: str = "l1"
-) -> dict[str, torch.Tensor]:
-    """Per-weight magnitude scores: ``|w|`` (l1) or ``w**2`` (l2), float64 on the CPU."""
-    if method not in ("l1", "l2"):
-        raise ValueError(f"magnitude method must be 'l1' or 'l2', got {method!r}")
-    out = {}
-    for name in params:
-        w = _param(model, name).detach().to("cpu", torch.float64)
-        out[name] = w.abs() if method == "l1" else w * w
-    return out
-
-
 def taylor_scores(
     model: nn.Module,
     params: Sequence[str],
@@ -95,9 +82,7 @@ def taylor_scores(
     n_batches = 0
     try:
         for x, y in batches:
-            x = x.to(device)
-            y = y.to(device)
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(model(x.to(device)), y.to(device))
             grads = torch.autograd.grad(loss, tensors, allow_unused=True)
             for s, w, g in zip(sums, tensors, grads, strict=True):
                 if g is not None:
@@ -139,24 +124,22 @@ def weight_scores(
     device: str | torch.device = "cpu",
     loss_fn: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Per-weight scores of ``method`` (``l1`` | ``l2`` | ``taylor`` | ``fisher``);
-    ``loss_fn(logits, y)`` of taylor / fisher defaults to cross-entropy."""
+    """Per-weight scores of ``method`` (``l1`` | ``l2`` | ``taylor`` | ``fisher``), float64
+    on the CPU; ``loss_fn(logits, y)`` of taylor / fisher defaults to cross-entropy."""
     if method not in METHODS:
         raise ValueError(f"unknown importance method {method!r}; expected one of {METHODS}")
     if method in ("taylor", "fisher"):
         if batches is None:
             raise ValueError(f"{method} importance needs training mini-batches (batches=...)")
         if method == "fisher":
-            flat = {}
-            for name in params:
-                n = _param(model, name).numel()
-                flat[name] = (np.arange(n), np.arange(n))
+            shapes = {name: _param(model, name).shape for name in params}
+            flat = {name: (np.arange(s.numel()),) * 2 for name, s in shapes.items()}
             values = fisher_values(model, params, flat, None, batches, loss_fn=loss_fn,
                                    device=device)
-            return {n: torch.as_tensor(v).reshape(_param(model, n).shape)
-                    for n, v in values.items()}
+            return {n: torch.as_tensor(v).reshape(shapes[n]) for n, v in values.items()}
         return taylor_scores(model, params, batches, loss_fn=loss_fn, device=device)
-    return magnitude_scores(model, params, method)
+    weights = {name: _param(model, name).detach().to("cpu", torch.float64) for name in params}
+    return {name: w.abs() if method == "l1" else w * w for name, w in weights.items()}
 
 
 def resolve_normalisation(method: str, normalisation: str) -> str:
@@ -229,8 +212,6 @@ def structure_values(
     """
     values = np.zeros(int(n_structures), dtype=np.float64)
     for name, (flat, ids) in membership.items():
-        if name not in scores:
-            raise KeyError(f"structures refer to {name!r}, which has no scores")
         s = scores[name].detach().to("cpu", torch.float64).reshape(-1).numpy()
         values += np.bincount(ids, weights=s[flat], minlength=int(n_structures))
     return values
@@ -257,10 +238,8 @@ def fisher_values(
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     tensors = [_param(model, n) for n in params]
     per_param = n_structures is None
-    if per_param:
-        acc = {n: np.zeros(_param(model, n).numel()) for n in params}
-    else:
-        acc_all = np.zeros(int(n_structures))
+    acc = ({n: np.zeros(_param(model, n).numel()) for n in params} if per_param
+           else np.zeros(int(n_structures)))
     was_training = model.training
     model.eval()
     n_batches = 0
@@ -279,7 +258,7 @@ def fisher_values(
                 else:
                     total += np.bincount(ids, weights=prod[flat], minlength=int(n_structures))
             if not per_param:
-                acc_all += total**2
+                acc += total**2
             n_batches += 1
     finally:
         model.train(was_training)
@@ -287,4 +266,4 @@ def fisher_values(
         raise ValueError("fisher importance needs at least one mini-batch of training data")
     if per_param:
         return {n: 0.5 * a / n_batches for n, a in acc.items()}
-    return 0.5 * acc_all / n_batches
+    return 0.5 * acc / n_batches

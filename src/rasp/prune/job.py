@@ -77,8 +77,6 @@ def prune_job(
     log = logger or logging.getLogger(__name__)
     cfg = PruneConfig.from_dict(pruning)
     budget_percent = float(budget_percent)
-    if not 0 < budget_percent <= 100:
-        raise ValueError(f"budget must be in (0, 100] percent of the baseline, got {budget_percent}")
     model, meta, data = load_baseline_and_data(baseline_path, data_path)
     log.info(
         "prune %s/%s objective=%s rf=%d budget=%g%% seed=%d: baseline %s, data %s (%s), "
@@ -158,19 +156,14 @@ def ablation_job(
     from rasp.quantize import calibration_subset
 
     scores = SCORES if scores is None else scores
-
     log = logger or logging.getLogger(__name__)
     model, _meta, data = load_baseline_and_data(baseline_path, data_path)
     x = calibration_subset(data.x_train, calibration_samples, seed)
     log.info("rank-correlation ablation %s/%s: %d calibration samples, sparsities %s, "
              "scores %s", dataset, variant, len(x), list(sparsities), list(scores))
     rows = rank_correlation_ablation(model, x, sparsities, scores=scores, batch_size=batch_size)
-    df = pd.DataFrame(rows)
-    df.insert(0, "data_source", data.source)
-    df.insert(0, "variant", variant)
-    df.insert(0, "dataset", dataset)
-    df["calibration_samples"] = len(x)
-    df["seed"] = int(seed)
+    df = pd.DataFrame(rows).assign(dataset=dataset, variant=variant, data_source=data.source,
+                                   calibration_samples=len(x), seed=int(seed))
     df = df[list(ABLATION_COLUMNS)]
     for _, r in df.iterrows():
         log.info("%s %s after pruning %s to %.0f%%: spearman %.3f, kendall %.3f, kept overlap "

@@ -103,11 +103,8 @@ from rasp.train import apply_masks, evaluate
 
 OBJECTIVES = LAYERWISE_OBJECTIVES
 SCORES = schemas.enum(BLOCK, "layerwise", "score")
-BUDGET_SPLITS = schemas.enum(BLOCK, "layerwise", "budget_split")
 #: Resources a layerwise budget may apply to (weight_bits: non-zero weights x width).
 RESOURCES = ("dsp", "bram_18k", "weight_bits")
-#: Keys of a ``pruning.<dataset>`` block that belong to these objectives, not PruneConfig.
-BLOCK_KEYS = ("layerwise", "quantization")
 
 
 @dataclass(frozen=True)
@@ -193,10 +190,6 @@ class ChannelGroup:
         """Mark ``channels`` removed in ``masks`` (in place): their rows and the next
         layer's inputs they feed."""
         ch = torch.as_tensor(np.asarray(channels, dtype=np.int64).reshape(-1))
-        if ch.numel() == 0:
-            return
-        if int(ch.min()) < 0 or int(ch.max()) >= self.n_channels:
-            raise IndexError(f"{self.name} has {self.n_channels} channels, got {ch.tolist()}")
         masks[self.param][ch] = False
         nxt = masks[self.next_param]
         if self.next_kind == "conv2d":
@@ -266,12 +259,8 @@ def channel_scores(
         def hook(module, args, k=k, g=g):
             x = args[0]
             x = getattr(x, "value", x).detach().to("cpu", torch.float64)
-            n = x.shape[0]
-            if g.next_kind == "conv2d":
-                per_sample = x.abs().reshape(n, g.n_channels, -1).mean(dim=2)
-            else:
-                per_sample = x.abs().reshape(n, g.n_channels, g.features_per_channel).mean(dim=2)
-            sums[k] += per_sample.sum(dim=0)
+            # a channel's features: (Conv2d) its spatial positions, (Linear) its flattened map
+            sums[k] += x.abs().reshape(x.shape[0], g.n_channels, -1).mean(dim=2).sum(dim=0)
         hooks.append(named[g.next_name].register_forward_pre_hook(hook))
     was_training = model.training
     model.eval()
@@ -292,12 +281,8 @@ def channel_scores(
         act = s / count
         if score == "activation_x_weight":
             w = named[g.next_name].weight.detach().to("cpu", torch.float64)
-            if g.next_kind == "conv2d":
-                norm = w.transpose(0, 1).reshape(g.n_channels, -1).norm(dim=1)
-            else:
-                norm = w.reshape(w.shape[0], g.n_channels, g.features_per_channel) \
-                    .transpose(0, 1).reshape(g.n_channels, -1).norm(dim=1)
-            act = act * norm
+            w = w.reshape(w.shape[0], g.n_channels, -1).transpose(0, 1)  # channel, out, features
+            act = act * w.reshape(g.n_channels, -1).norm(dim=1)
         out.append(act.numpy())
     return out
 
@@ -336,11 +321,11 @@ def _step_seed(seed: int, step: int) -> int:
 
 
 def _row(step: int, budget: float, budget_abs: Mapping[str, float], est: pd.Series,
-         tot: pd.Series, resources: Sequence[str], masks: Masks, val_acc: float,
-         accepted: bool, epochs: int, method: str, status: str, seconds: float,
-         step_seconds: float, repairs: int = 0) -> dict[str, Any]:
+         tot: pd.Series, masks: Masks, val_acc: float, accepted: bool, epochs: int,
+         method: str, status: str, seconds: float, step_seconds: float,
+         repairs: int = 0) -> dict[str, Any]:
     """A layerwise step's trajectory row (a greedy per-layer choice, not one knapsack)."""
-    meets = within_budget({r: float(tot[r]) for r in resources}, budget_abs)
+    meets = within_budget(tot, budget_abs)
     return trajectory_row(step, budget, budget_abs, est, masks, val_acc, accepted, meets=meets,
                           epochs=epochs, method=method, status=status, solve_seconds=seconds,
                           step_seconds=step_seconds, repairs=repairs)
@@ -446,8 +431,7 @@ def prune_layerwise(
         last = i == n_groups - 1
         scores = channel_scores(model, groups[i:], x_cal, score=lw.score,
                                 batch_size=lw.calibration_batch_size)
-        for k, s in enumerate(scores):
-            last_scores[i + k] = s
+        last_scores.update(enumerate(scores, start=i))
         orders = [np.argsort(s, kind="stable") for s in scores]  # lowest score first
         n_i = g.n_channels
 
@@ -461,8 +445,7 @@ def prune_layerwise(
                 return m
 
             def ok(k: int) -> bool:
-                tot = totals(candidate(k))
-                return within_budget({r: float(tot[r]) for r in resources}, budget_abs)
+                return within_budget(totals(candidate(k)), budget_abs)
         else:
             covered = [lay.name for lay in layers[: layer_index[g.name] + 1 + (1 if last else 0)]]
             share = {r: budget * float(base_res.loc[covered, r].sum()) for r in resources}
@@ -481,9 +464,8 @@ def prune_layerwise(
         g.remove(masks, removed)
         apply_masks(model, masks)
         repairs = 0
-        if last and not within_budget({r: float(totals(masks)[r]) for r in resources}, budget_abs):
-            repairs = _repair(groups, masks, last_scores, resources, budget_abs, totals, min_c,
-                              log)
+        if last and not within_budget(totals(masks), budget_abs):
+            repairs = _repair(groups, masks, last_scores, budget_abs, totals, min_c, log)
             apply_masks(model, masks)
         select_seconds = time.perf_counter() - t_step
         total_select += select_seconds
@@ -512,7 +494,7 @@ def prune_layerwise(
             "score_max": float(scores[0].max()), "finetune_epochs": int(epochs),
             "val_accuracy": val_acc, "seed": step_seed,
         })
-        rows.append(_row(i + 1, budget, budget_abs, est, tot, resources, masks, val_acc,
+        rows.append(_row(i + 1, budget, budget_abs, est, tot, masks, val_acc,
                          val_acc >= threshold, epochs, f"layerwise-{lw.score}",
                          f"{g.name}: kept {kept}/{n_i} ({lw.budget_split} split"
                          f"{'' if feasible else ', infeasible'})", select_seconds,
@@ -537,7 +519,7 @@ def prune_layerwise(
         est_q = estimate_layers(final_layers, model, masks)
         tot_q = resource_table(est_q.layers).sum()
         val_acc = float(evaluate(model, data.x_val, data.y_val)["accuracy"])
-        rows.append(_row(n_groups + 1, budget, budget_abs, est_q.totals, tot_q, resources, masks,
+        rows.append(_row(n_groups + 1, budget, budget_abs, est_q.totals, tot_q, masks,
                          val_acc, val_acc >= threshold, qc.finetune_epochs, "uniform-quantisation",
                          f"w{qc.weight_bits} a{qc.act_bits} in{qc.resolved_input_bits} "
                          f"({qc.weight_range}/{qc.act_range} ranges)",
@@ -549,7 +531,7 @@ def prune_layerwise(
     totals_out["weight_bits"] = float(final_res["weight_bits"].sum())
     base_out = reported_totals(base_tab)
     base_out["weight_bits"] = float(base_tot["weight_bits"])
-    meets = within_budget({r: totals_out[r] for r in resources}, budget_abs)
+    meets = within_budget(totals_out, budget_abs)
     if not meets:
         log.warning("the estimate %s exceeds the budget %s even with %d channel(s) per layer",
                     {r: totals_out[r] for r in resources}, budget_abs, min_c)
@@ -610,8 +592,8 @@ def prune_layerwise(
 
 
 def _repair(groups: Sequence[ChannelGroup], masks: Masks, scores: Mapping[int, np.ndarray],
-            resources: Sequence[str], budget_abs: Mapping[str, float],
-            totals: Callable[[Masks], pd.Series], min_c: int, log: logging.Logger) -> int:
+            budget_abs: Mapping[str, float], totals: Callable[[Masks], pd.Series], min_c: int,
+            log: logging.Logger) -> int:
     """Remove further channels, last layer first, by their latest scores, until the whole
     network meets the budget (or every layer is at ``min_c``). Returns channels removed."""
     removed = 0
@@ -628,8 +610,7 @@ def _repair(groups: Sequence[ChannelGroup], masks: Masks, scores: Mapping[int, n
             return m
 
         def ok(keep: int, order=order, trimmed=trimmed) -> bool:
-            tot = totals(trimmed(order.size - keep))
-            return within_budget({r: float(tot[r]) for r in resources}, budget_abs)
+            return within_budget(totals(trimmed(order.size - keep)), budget_abs)
 
         keep, feasible, _ = _largest_feasible(floor, order.size, ok)
         extra = order.size - keep
@@ -690,10 +671,9 @@ def rank_correlation_ablation(
                 n_remove = min(prev.n_channels - 1, int(round(float(s) * prev.n_channels)))
                 masks = full_masks(model, params)
                 prev.remove(masks, np.argsort(dense[i - 1], kind="stable")[:n_remove])
-                model.load_state_dict(state)
                 apply_masks(model, masks)
                 cond = channel_scores(model, [g], x, score=kind, batch_size=batch_size)[0]
-                model.load_state_dict(state)
+                model.load_state_dict(state)  # undo the masks
                 if np.ptp(dense[i]) == 0 or np.ptp(cond) == 0:
                     rho = p = tau = float("nan")
                 else:
@@ -714,8 +694,6 @@ def rank_correlation_ablation(
 
 __all__ = [
     "ABLATION_COLUMNS",
-    "BLOCK_KEYS",
-    "BUDGET_SPLITS",
     "OBJECTIVES",
     "RESOURCES",
     "SCORES",

@@ -23,9 +23,6 @@ Masks = dict[str, torch.Tensor]
 def full_masks(model: nn.Module, params: Sequence[str]) -> Masks:
     """All-True masks for ``params`` (nothing pruned yet)."""
     named = dict(model.named_parameters())
-    missing = [p for p in params if p not in named]
-    if missing:
-        raise KeyError(f"model has no parameters {missing}")
     return {p: torch.ones(named[p].shape, dtype=torch.bool) for p in params}
 
 
@@ -63,8 +60,6 @@ def masks_from_removed(
     removed = np.asarray(removed, dtype=bool)
     masks = full_masks(model, params) if previous is None else clone_masks(previous)
     for name, (flat, ids) in membership.items():
-        if name not in masks:
-            raise KeyError(f"structures touch {name!r}, which is not prunable here")
         if ids.size and ids.max() >= removed.size:
             raise ValueError(
                 f"{removed.size} removal flags, but structures up to id {int(ids.max())}"
@@ -78,15 +73,6 @@ def clone_masks(masks: Mapping[str, torch.Tensor]) -> Masks:
     return {k: v.detach().to("cpu", torch.bool).clone() for k, v in masks.items()}
 
 
-def intersect(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> Masks:
-    """Weight kept only when kept in both (parameters missing from one mask stay as in the other)."""
-    out = clone_masks(a)
-    for k, v in b.items():
-        v = v.to("cpu", torch.bool)
-        out[k] = out[k] & v if k in out else v.clone()
-    return out
-
-
 def masks_hold(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> bool:
     """True when every masked weight of ``model`` is exactly 0."""
     named = dict(model.named_parameters())
@@ -97,14 +83,8 @@ def masks_hold(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> bool:
 
 def sparsity(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
     """Fraction of pruned weights per parameter and in total (key ``total``), in [0, 1]."""
-    out: dict[str, float] = {}
-    n = 0
-    pruned = 0
-    for k, v in masks.items():
-        n_k = v.numel()
-        p_k = int((~v).sum())
-        out[k] = p_k / n_k if n_k else 0.0
-        n += n_k
-        pruned += p_k
+    counts = {k: (int((~v).sum()), v.numel()) for k, v in masks.items()}
+    out = {k: p / n if n else 0.0 for k, (p, n) in counts.items()}
+    pruned, n = sum(p for p, _ in counts.values()), sum(n for _, n in counts.values())
     out["total"] = pruned / n if n else 0.0
     return out

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,6 @@ class PruneResult:
     trajectory: list[dict[str, Any]]
     hls_config: dict[str, Any]
     layer_table: Any = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -97,8 +96,6 @@ def describe_target(
     torch, set its threads, build the hls4ml config the model will be synthesised with
     and describe every layer (logged). Returns the model (CPU, eval mode) as a
     :class:`~rasp.prune.target.HardwareTarget`."""
-    settings = hardware if isinstance(hardware, HardwareSettings) else \
-        HardwareSettings.from_dict(dict(hardware))
     if not 0.0 < float(budget) <= 1.0:
         raise ValueError(f"budget must be a fraction in (0, 1], got {budget}")
     if threads is not None:
@@ -106,7 +103,7 @@ def describe_target(
     torch.manual_seed(int(seed))
     model = model.to("cpu").eval()
     input_shape = tuple(getattr(model, "input_shape", data.input_shape))
-    hw = HardwareTarget(model, settings, int(reuse_factor), input_shape)
+    hw = HardwareTarget(model, hardware, int(reuse_factor), input_shape)
     for layer in hw.layers:
         log.info("layer %s", layer.describe())
     return hw
@@ -143,14 +140,7 @@ def prune(
     hw = describe_target(model, data, hardware, reuse_factor, budget, seed, threads, log)
     model, settings, budget = hw.model, hw.settings, float(budget)
     hls_config, layers, params = hw.hls_config, hw.layers, hw.params
-
-    def estimate_table(masks: Masks | None):
-        return estimate_layers(layers, model, masks)
-
-    def estimate(masks: Masks) -> dict[str, float]:
-        return hw.resources(masks, resources)
-
-    base_table = estimate_table(None)
+    base_table = estimate_layers(layers, model, None)
     base_totals = reported_totals(base_table)
     batches = SeededBatches(data.x_train, data.y_train, cfg.importance_batch_size,
                             cfg.importance_batches)
@@ -182,13 +172,16 @@ def prune(
              base_val, base_test, threshold)
 
     def select(fraction: float, masks: Masks, seed: int) -> Selection:
-        """One knapsack at ``fraction`` of the baseline; importance batches drawn with
-        ``seed``; the chosen csd roundings held fixed from now on."""
+        """One knapsack at ``fraction`` of the baseline, its masks applied; importance
+        batches drawn with ``seed``; the chosen csd roundings held fixed from now on."""
+        nonlocal total_solve
         batches.seed = seed
         sel = pruner.select(fraction, masks, seed=seed)
         if frozen is not None and sel.rounded.size:
             for name, (flat, ids) in pruner.items.value_members.items():
                 frozen[name].view(-1)[torch.as_tensor(flat[np.isin(ids, sel.rounded)])] = True
+        total_solve += sel.solve_seconds
+        apply_masks(model, sel.masks)
         return sel
 
     masks = full_masks(model, params)
@@ -214,10 +207,7 @@ def prune(
         step_budget = {r: fraction * base_totals[r] for r in resources}
 
         sel = select(fraction, masks, step_seed)
-        total_solve += sel.solve_seconds
         masks = sel.masks
-        apply_masks(model, masks)
-
         at_target = abs(fraction - budget) <= 1e-12
         epochs = cfg.last_epochs if at_target else cfg.finetune_epochs
         if epochs > 0:
@@ -227,16 +217,14 @@ def prune(
                      device=device, logger=log)
         if not masks_hold(model, masks):  # the train loop guarantees this; never ship otherwise
             raise RuntimeError("masked weights are not zero after fine-tuning")
-        resnapped = False
-        if epochs > 0 and value_dependent and not within_budget(estimate(masks), step_budget):
+        resnapped = epochs > 0 and value_dependent and not within_budget(
+            hw.resources(masks, resources), step_budget)
+        if resnapped:
             # fine-tuning moved weights off their shared / cheap constants: select again on
             # the fine-tuned weights at the same budget (no further training)
-            before = estimate(masks)
+            before = hw.resources(masks, resources)
             sel = select(fraction, masks, step_seed)
-            total_solve += sel.solve_seconds
             masks = sel.masks
-            apply_masks(model, masks)
-            resnapped = True
             log.info("step %d: fine-tuned weights used %s > budget %s: re-selected -> %s",
                      step, {r: round(v, 1) for r, v in before.items()},
                      {r: round(v, 1) for r, v in step_budget.items()},
@@ -245,12 +233,12 @@ def prune(
         accepted = val_acc >= threshold
         schedule.report(fraction, accepted)
         row = trajectory_row(
-            step, fraction, step_budget, estimate_table(masks).totals, masks, val_acc, accepted,
-            meets=sel.meets_budget, epochs=epochs, method=sel.method, status=sel.status,
-            solve_seconds=sel.solve_seconds, step_seconds=time.perf_counter() - t_step,
-            n_items=int(sel.n_items), gap=sel.gap, started_from=started_from,
-            repairs=max(0, sel.solves - 1) if pruner.items is not None else 0,
-            reselected=resnapped)
+            step, fraction, step_budget, estimate_layers(layers, model, masks).totals, masks,
+            val_acc, accepted, meets=sel.meets_budget, epochs=epochs, method=sel.method,
+            status=sel.status, solve_seconds=sel.solve_seconds,
+            step_seconds=time.perf_counter() - t_step, n_items=int(sel.n_items), gap=sel.gap,
+            started_from=started_from, reselected=resnapped,
+            repairs=max(0, sel.solves - 1) if pruner.items is not None else 0)
         if LUT_DA in resources:
             row["target_lut_da"] = step_budget[LUT_DA]
             row["achieved_lut_da"] = hw.lut_da(masks)
@@ -273,20 +261,18 @@ def prune(
             best_target = {"state": snapshot[0], "masks": snapshot[1], "val_accuracy": val_acc,
                            "step": step, "selection": sel, "frozen": snapshot[2]}
 
-    if best_target is None:  # cannot happen: every schedule ends at the target
-        raise RuntimeError("the schedule never reached the target budget")
+    # every schedule ends at the target, so best_target is set
     model.load_state_dict(best_target["state"])
     masks = best_target["masks"]
     frozen = best_target["frozen"]
     apply_masks(model, masks)
-    final_table = estimate_table(masks)
+    final_table = estimate_layers(layers, model, masks)
     sel = best_target["selection"]
     totals = reported_totals(final_table)
     if LUT_DA in resources:
         totals[LUT_DA] = hw.lut_da(masks)
 
     best_accepted = schedule.best_accepted
-    accepted_rows = [r for r in rows if r["accepted"]]
     metrics: dict[str, Any] = {
         **outcome_metrics(
             model, data, final_table, base_table, objective=objective,
@@ -296,8 +282,8 @@ def prune(
             base_val=base_val, base_test=base_test, rtol=cfg.rtol, totals=totals,
             base_totals=base_totals),
         "best_accepted_budget_fraction": best_accepted,
-        "best_accepted_val_accuracy": max((r["val_accuracy"] for r in accepted_rows
-                                           if r["budget_fraction"] == best_accepted),
+        "best_accepted_val_accuracy": max((r["val_accuracy"] for r in rows if r["accepted"]
+                                           and r["budget_fraction"] == best_accepted),
                                           default=None),
         "sparsity": sparsity(masks),
         # csd: kept weights rounded onto (and held at) a value with <= 2 CSD digits
@@ -489,14 +475,12 @@ def _group_lasso(model: nn.Module, params: list[str], items: ItemSet | None, mas
     """Group lasso over the kept, non-forced-by-construction primary structures (single
     weights for unstructured)."""
     if items is None:
-        member = {}
-        n = 0
-        for p in params:
-            k = masks[p].numel()
-            member[p] = (np.arange(k), n + np.arange(k))
-            n += k
+        sizes = [masks[p].numel() for p in params]
+        starts = np.cumsum([0, *sizes])
+        member = {p: (np.arange(k), s + np.arange(k))  # one group per weight
+                  for p, k, s in zip(params, sizes, starts[:-1], strict=True)}
         active = np.concatenate([masks[p].reshape(-1).numpy() for p in params])
-        return GroupLasso(model, member, n, coefficient, active=active)
+        return GroupLasso(model, member, int(starts[-1]), coefficient, active=active)
     alive = items.alive(masks)
     active = items.lasso & alive & ~items.output
     # neurons: only the neuron's own row (a next-layer column overlaps the next neurons)

@@ -36,13 +36,9 @@ class GroupLasso:
         coefficient: float,
         active: np.ndarray | None = None,
     ):
-        if coefficient < 0:
-            raise ValueError(f"group-lasso coefficient must be >= 0, got {coefficient}")
         self.coefficient = float(coefficient)
         named = dict(model.named_parameters())
         active = np.ones(n_groups, bool) if active is None else np.asarray(active, bool)
-        if active.size != n_groups:
-            raise ValueError(f"active has {active.size} flags for {n_groups} groups")
         new_id = np.cumsum(active) - 1  # compact ids of the active groups
         self.n_groups = int(active.sum())
         sizes = np.zeros(self.n_groups, dtype=np.float64)

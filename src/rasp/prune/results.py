@@ -61,9 +61,6 @@ def write_trajectory(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Non
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise")
     writer.writeheader()
     for row in rows:
-        missing = [c for c in TRAJECTORY_COLUMNS if c not in row]
-        if missing:
-            raise ValueError(f"trajectory row {row.get('step')} lacks columns {missing}")
         writer.writerow({k: _csv_value(row.get(k, float("nan"))) for k in columns})
     write_text_atomic(path, buf.getvalue(), newline="")
 

@@ -30,15 +30,15 @@ SCHEDULES = ("constant", "polynomial", "geometric", "binary")
 
 def fixed_budgets(kind: str, target: float, steps: int, power: float = 3.0) -> list[float]:
     """Budget fractions of a non-adaptive schedule (the last one is ``target``)."""
-    _check_target(target)
-    if steps < 1:
-        raise ValueError(f"a schedule needs at least 1 step, got steps={steps}")
+    if not 0.0 < target <= 1.0:
+        raise ValueError(
+            f"target budget fraction must be in (0, 1], got {target}; budgets are given in "
+            "percent of the baseline in the config (e.g. 10 for 10%)"
+        )
     n = int(steps)
     if kind == "constant":
         out = [1.0 - (1.0 - target) * i / n for i in range(1, n + 1)]
     elif kind == "polynomial":
-        if power <= 0:
-            raise ValueError(f"polynomial schedule power must be > 0, got {power}")
         out = [target + (1.0 - target) * (1.0 - i / n) ** power for i in range(1, n + 1)]
     elif kind == "geometric":
         out = [target ** (i / n) for i in range(1, n + 1)]
@@ -47,14 +47,6 @@ def fixed_budgets(kind: str, target: float, steps: int, power: float = 3.0) -> l
                          "or geometric")
     out[-1] = float(target)
     return [float(f) for f in out]
-
-
-def _check_target(target: float) -> None:
-    if not 0.0 < target <= 1.0:
-        raise ValueError(
-            f"target budget fraction must be in (0, 1], got {target}; budgets are given in "
-            "percent of the baseline in the config (e.g. 10 for 10%)"
-        )
 
 
 @dataclass
@@ -79,13 +71,9 @@ class Schedule:
     _pending: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.kind!r}; expected one of {SCHEDULES}")
-        _check_target(self.target)
-        if self.steps < 1:
-            raise ValueError(f"a schedule needs at least 1 step, got steps={self.steps}")
-        if self.tolerance <= 1.0:
-            raise ValueError(f"binary search tolerance is a ratio > 1, got {self.tolerance}")
+        if self.steps < 1 or self.tolerance <= 1.0:  # either would never reach the target
+            raise ValueError(f"a schedule needs steps >= 1 and a binary-search tolerance "
+                             f"ratio > 1, got steps={self.steps}, tolerance={self.tolerance}")
         if self.kind != "binary":
             self._queue = fixed_budgets(self.kind, self.target, self.steps, self.power)
 

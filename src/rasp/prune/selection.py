@@ -21,8 +21,8 @@ problem, with one budget per resource:
 - ``neurons``: neurons of Linear layers / filters of Conv2d layers (not the output
   layer). Removing one zeroes its row and the matching input column(s) of the next
   weight layer; the cost is the neuron's own resources (the next layer's savings are not
-  additive and are found by :func:`calibrate`, which re-solves against
-  ``estimate_resources``). At least one neuron per layer is forced kept.
+  additive: :func:`select_knapsack` re-solves against the estimate). At least one neuron
+  per layer is forced kept.
 - ``unstructured``: not a knapsack: global ranking of single weights, the number kept
   found by bisection on the estimated resource (:func:`select_unstructured`).
 
@@ -77,7 +77,6 @@ class ItemSet:
     output: np.ndarray
     lasso: np.ndarray
     valued: np.ndarray
-    neuron_layers: tuple[str, ...] = ()
     output_param: str | None = None
     output_row_size: int = 1
     notes: list[str] = field(default_factory=list)
@@ -121,6 +120,10 @@ class ItemSet:
         return out
 
 
+#: Per-item fields of an :class:`ItemSet` and their dtypes.
+_ITEM_FIELDS = {"layer": object, "kind": object, "output": bool, "lasso": bool, "valued": bool}
+
+
 class _Builder:
     def __init__(self, resources: Sequence[str]):
         self.resources = tuple(resources)
@@ -129,11 +132,7 @@ class _Builder:
         self.value_members: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         self.costs: list[np.ndarray] = []
         self.requires: list[np.ndarray] = []
-        self.layer: list[np.ndarray] = []
-        self.kind: list[np.ndarray] = []
-        self.output: list[np.ndarray] = []
-        self.lasso: list[np.ndarray] = []
-        self.valued: list[np.ndarray] = []
+        self.fields: dict[str, list[np.ndarray]] = {k: [] for k in _ITEM_FIELDS}
         self.round_pair: dict[int, int] = {}  # csd rounding item -> the keep item it replaces
 
     @staticmethod
@@ -152,11 +151,10 @@ class _Builder:
             self._add(self.value_members, s.layer.param_name, s.flat_index, ids)
         cols = [list(s.resources).index(RESOURCE_COLUMNS[r]) for r in self.resources]
         self.costs.append(np.asarray(s.costs, dtype=float)[:, cols].T.reshape(len(cols), count))
-        self.layer.append(np.full(count, s.layer.name, dtype=object))
-        self.kind.append(np.full(count, s.kind, dtype=object))
-        self.output.append(np.full(count, output))
-        self.lasso.append(np.full(count, lasso))
-        self.valued.append(np.full(count, valued))
+        values = {"layer": s.layer.name, "kind": s.kind, "output": output, "lasso": lasso,
+                  "valued": valued}
+        for k, v in values.items():
+            self.fields[k].append(np.full(count, v, dtype=_ITEM_FIELDS[k]))
         self.n += count
         return first
 
@@ -186,11 +184,8 @@ class _Builder:
             costs=np.concatenate(self.costs, axis=1) if self.costs else np.zeros((m, 0)),
             resources=self.resources,
             requires=np.concatenate(self.requires) if self.requires else np.zeros((0, 2), int),
-            layer=np.concatenate(self.layer) if self.layer else np.zeros(0, object),
-            kind=np.concatenate(self.kind) if self.kind else np.zeros(0, object),
-            output=np.concatenate(self.output) if self.output else np.zeros(0, bool),
-            lasso=np.concatenate(self.lasso) if self.lasso else np.zeros(0, bool),
-            valued=np.concatenate(self.valued) if self.valued else np.zeros(0, bool),
+            **{k: np.concatenate(v) if v else np.zeros(0, _ITEM_FIELDS[k])
+               for k, v in self.fields.items()},
             **extra,
         )
 
@@ -246,7 +241,6 @@ def build_items(
     b = _Builder(resources)
     last = len(layers) - 1
     notes: list[str] = []
-    neuron_layers: list[str] = []
     dependent = False
     round_values: dict[str, np.ndarray] = {}
 
@@ -315,7 +309,6 @@ def build_items(
                 continue
             first = b.add_structures(layer_structures(layer, "neurons", weight_of(layer)),
                                      output=False)
-            neuron_layers.append(layer.name)
             cols = _next_layer_columns(layer, layers[i + 1])
             flat = np.concatenate(cols)
             ids = first + np.repeat(np.arange(len(cols)), [c.size for c in cols])
@@ -327,7 +320,6 @@ def build_items(
             )
     out_layer = layers[last]
     return b.finish(
-        neuron_layers=tuple(neuron_layers),
         output_param=out_layer.param_name,
         output_row_size=int(out_layer.n_weights // out_layer.n_out),
         notes=notes,
@@ -412,8 +404,6 @@ class Selection:
     method: str
     n_items: int
     n_kept: int
-    capacity_scale: float = 1.0
-    notes: list[str] = field(default_factory=list)
     rounded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
@@ -477,19 +467,19 @@ def select_knapsack(
     target = np.array([budget[r] - fixed[r] for r in names], dtype=float)
     # forced items and what they require must fit, whatever the budget
     forced_cost = _closure_cost(frc, req, costs)
-    notes: list[str] = []
     if (target < forced_cost - 1e-9).any():
         r = names[int(np.argmax(forced_cost - target))]
-        notes.append(
-            f"budget for {r} is below what the forced structures need; keeping only those"
-        )
-        log.warning(notes[-1])
+        log.warning(f"budget for {r} is below what the forced structures need; keeping only "
+                    "those")
     target = np.maximum(target, forced_cost)
 
     exclusive = [local[p] for p in items.exclusive_pairs(alive)]
     round_ids = items.round_items
 
     def solve(scale: float):
+        """Solve at ``scale`` x the capacities: (result, kept items, masks, their estimate,
+        chosen rounding items)."""
+        nonlocal solves, seconds
         cap = np.maximum(target * scale, forced_cost)
         res = solve_knapsack(
             vals, costs, cap, method=method, time_limit=time_limit, gap=gap,
@@ -506,7 +496,9 @@ def select_knapsack(
         if on_rounding is not None:
             on_rounding(rounded)
         masks = masks_from_removed(model, params, items.members, ~effective, previous=previous)
-        return res, keep, masks, rounded
+        solves += 1
+        seconds += res.wall_seconds
+        return res, keep, masks, {r: float(v) for r, v in estimate(masks).items()}, rounded
 
     def slack_of(est: Mapping[str, float]) -> float:
         return min((budget[r] - est[r]) / budget[r] if budget[r] > 0 else 0.0 for r in names)
@@ -516,15 +508,13 @@ def select_knapsack(
     seconds = 0.0
     solves = 0
     for it in range(repair_iterations + 1):
-        res, keep, masks, rounded = solve(scale)
-        solves += 1
-        seconds += res.wall_seconds
-        est = {r: float(v) for r, v in estimate(masks).items()}
+        answer = solve(scale)
+        res, keep, _, est, _ = answer
         ok = within_budget(est, budget)
         log.debug("solve %d: capacity scale %.4f, achieved %s, budget %s, %s", it, scale, est,
                   dict(budget), "ok" if ok else "over")
         if ok and (best is None or res.objective > best[0].objective):
-            best = (res, keep, masks, est, scale, rounded)
+            best = answer
         if ok:
             lo_ok = scale if lo_ok is None else max(lo_ok, scale)
         else:
@@ -534,29 +524,18 @@ def select_knapsack(
         if lo_ok is not None and hi_bad is not None:
             if hi_bad / lo_ok < 1.001:
                 break
-            new = float(np.sqrt(lo_ok * hi_bad))  # bracketed: bisect (costs are step-like)
+            scale = float(np.sqrt(lo_ok * hi_bad))  # bracketed: bisect (costs are step-like)
         else:
             use = np.array([est[r] - fixed[r] for r in names])
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratios = np.where(use > 0, target / use, 4.0)
             step = float(np.clip(np.min(ratios), 0.25, 4.0))
-            if not ok:
-                step = min(step * 0.999, 0.9)
-            else:
-                step = max(step, 1.1)
-            new = scale * step
-        scale = new
+            scale *= max(step, 1.1) if ok else min(step * 0.999, 0.9)
     if best is None:
-        notes.append(
-            f"no selection met the budget after {solves} solve(s); keeping only forced items"
-        )
-        log.warning(notes[-1])
-        res, keep, masks, rounded = solve(0.0)
-        solves += 1
-        seconds += res.wall_seconds
-        est = {r: float(v) for r, v in estimate(masks).items()}
-        best = (res, keep, masks, est, 0.0, rounded)
-    res, keep, masks, est, scale, rounded = best
+        log.warning(f"no selection met the budget after {solves} solve(s); keeping only forced "
+                    "items")
+        best = solve(0.0)
+    res, keep, masks, est, rounded = best
     if on_rounding is not None:
         on_rounding(rounded)  # the weights of the answer returned, not of the last solve
     return Selection(
@@ -571,8 +550,6 @@ def select_knapsack(
         method=res.method,
         n_items=int(alive.sum()),
         n_kept=int(keep.sum()),
-        capacity_scale=float(scale),
-        notes=notes,
         rounded=rounded,
     )
 
@@ -611,13 +588,10 @@ def select_unstructured(
     log = logger or logging.getLogger(__name__)
     names = list(previous)
     flat_scores = []
-    owner = []
-    for j, name in enumerate(names):
+    for name in names:
         s = scores[name].detach().to("cpu", torch.float64).reshape(-1).numpy().copy()
-        kept = previous[name].reshape(-1).cpu().numpy()
-        s[~kept] = -np.inf
+        s[~previous[name].reshape(-1).cpu().numpy()] = -np.inf  # pruned before
         flat_scores.append(s)
-        owner.append(np.full(s.size, j))
     sizes = [s.size for s in flat_scores]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     allscore = np.concatenate(flat_scores)
