@@ -31,7 +31,6 @@ from rasp.hls.yosys import (
     YosysNotFoundError,
     find_yosys,
     parse_stat_json,
-    parse_stat_log,
     run_yosys,
     synth_script,
     yosys_family,
@@ -46,16 +45,14 @@ SETTINGS = dict(backend="Vitis", part="xcvu9p-flga2104-2L-e", clock_period_ns=5.
 # ----------------------------------------------------------------------------- Yosys stat
 
 
-def test_stat_json_and_log_of_a_real_run_agree():
+def test_stat_json_of_a_real_run():
     """tests/fixtures/yosys: Yosys 0.70 (YoWASP) synth_xilinx of a 4x3 8-bit DA layer."""
     js = parse_stat_json((FIX / "stat.json").read_text(), "da_model")
-    lg = parse_stat_log((FIX / "yosys.log").read_text())
-    assert js.cells_by_type == lg.cells_by_type
     # LUT1..6 summed, CARRY4 counted, bookkeeping cells ($scopeinfo) dropped
     assert js.lut == 50 + 17 + 5 + 8 + 56 == 136
     assert js.carry == 26 and js.dsp == 0 and js.ff == 0 and js.muxf == 21
     assert "$scopeinfo" not in js.cells_by_type
-    assert js.version.startswith("Yosys 0.70") and lg.version == "Yosys 0.70"
+    assert js.version.startswith("Yosys 0.70")
 
 
 def test_stat_groups_xilinx_primitives():
@@ -73,8 +70,6 @@ def test_stat_parsers_name_bad_input():
 
     with pytest.raises(YosysError, match="not JSON|no JSON"):
         parse_stat_json("ERROR: syntax error")
-    with pytest.raises(YosysError, match="Printing statistics"):
-        parse_stat_log("-- Executing script file `synth.ys' --\nERROR: boom\n")
 
 
 @pytest.mark.parametrize(("part", "family"), [

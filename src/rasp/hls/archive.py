@@ -47,15 +47,13 @@ def archive_project(project_dir: str | Path, out_path: str | Path, *,
         for path in files:
             data = path.read_bytes()
             total += len(data)
-            info = tarfile.TarInfo(f"{arcname}/{path.relative_to(root).as_posix()}")
-            info.size = len(data)
-            info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
-            tar.addfile(info, io.BytesIO(data))
+            _add_bytes(tar, f"{arcname}/{path.relative_to(root).as_posix()}", data,
+                       0o755 if os.access(path, os.X_OK) else 0o644)
     return {"files": len(files), "bytes": total, "weights_included": include_weights}
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
-    info.mode = 0o644
+    info.mode = mode
     tar.addfile(info, io.BytesIO(data))

@@ -29,8 +29,9 @@ import copy
 import io
 import logging
 import time
+import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,6 @@ class ConvertedModel:
     input_layout: str = "same"
     seconds: float = 0.0
     qonnx_path: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -169,11 +169,6 @@ def _layer_type(layer: Any, kind: str) -> Any:
     return getattr(t, "precision", None)
 
 
-def weight_layers(hls_model: Any) -> list[Any]:
-    """The converted model's Dense/Conv layers, in graph order."""
-    return [layer for layer in hls_model.get_layers() if layer.class_name in WEIGHT_LAYER_CLASSES]
-
-
 def check_converted(
     hls_model: Any,
     requests: dict[str, tuple[str, str]],
@@ -243,15 +238,24 @@ def check_converted(
 
 
 def _with_trace(hls_config: dict[str, Any]) -> dict[str, Any]:
+    """A copy with ``Trace: True`` on every layer and ``Model.TraceOutput: True``."""
     cfg = copy.deepcopy(hls_config)
     for layer_cfg in (cfg.get("LayerName") or {}).values():
         if isinstance(layer_cfg, dict):
             layer_cfg["Trace"] = True
+    cfg["Model"]["TraceOutput"] = True
     return cfg
 
 
-def _layer_indices(hls_model: Any) -> dict[str, int]:
-    return {layer.name: int(layer.index) for layer in hls_model.get_layers()}
+def _converted(hls_model: Any, hls_config: dict[str, Any], rasp_config: dict[str, Any],
+               flow: str, output_dir: Path, project_name: str, layer_names: dict[str, str],
+               **extra: Any) -> ConvertedModel:
+    input_shape = tuple(int(s) for s in rasp_config["InputShape"])
+    return ConvertedModel(
+        hls_model=hls_model, hls_config=hls_config, rasp_config=rasp_config, flow=flow,
+        output_dir=output_dir, project_name=project_name, layer_names=layer_names,
+        layer_indices={layer.name: int(layer.index) for layer in hls_model.get_layers()},
+        input_layout=_input_layout(hls_model, input_shape), **extra)
 
 
 def _input_layout(hls_model: Any, input_shape: tuple[int, ...]) -> str:
@@ -263,10 +267,6 @@ def _input_layout(hls_model: Any, input_shape: tuple[int, ...]) -> str:
         return "channels_last"
     raise ConversionError(f"hls4ml input shape {shape} is neither the model's input shape "
                           f"{tuple(input_shape)} nor its channels-last form {last}")
-
-
-def _is_brevitas(model: nn.Module) -> bool:
-    return any(type(m).__module__.startswith("brevitas") for m in model.modules())
 
 
 def convert_model(
@@ -296,7 +296,7 @@ def convert_model(
     output_dir.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     t0 = time.perf_counter()
-    if _is_brevitas(model):
+    if any(type(m).__module__.startswith("brevitas") for m in model.modules()):
         converted = _convert_qonnx(model, rasp_config, output_dir, project_name, trace, logger)
     else:
         converted = _convert_pytorch(model, rasp_config, output_dir, project_name, trace, logger)
@@ -317,8 +317,6 @@ def _convert_pytorch(model, rasp_config, output_dir, project_name, trace, logger
     from rasp.hardware import hls4ml_convert_kwargs
 
     handed = _with_trace(rasp_config) if trace else copy.deepcopy(rasp_config)
-    if trace:
-        handed["Model"]["TraceOutput"] = True
     handed[RASP_KEY] = dict(handed[RASP_KEY], flow="pytorch")
     with quiet_stdout(logger):
         hls_model = hls4ml.converters.convert_from_pytorch_model(
@@ -328,13 +326,7 @@ def _convert_pytorch(model, rasp_config, output_dir, project_name, trace, logger
     requests = {t: (h, h) for t, h in names.items()}
     check_converted(hls_model, requests, handed, rasp_config,
                     type_kinds=("weight", "accum", "result"))
-    input_shape = tuple(int(s) for s in rasp_config["InputShape"])
-    return ConvertedModel(
-        hls_model=hls_model, hls_config=handed, rasp_config=rasp_config, flow="pytorch",
-        output_dir=output_dir, project_name=project_name, layer_names=names,
-        layer_indices=_layer_indices(hls_model),
-        input_layout=_input_layout(hls_model, input_shape),
-    )
+    return _converted(hls_model, handed, rasp_config, "pytorch", output_dir, project_name, names)
 
 
 def prepare_qonnx(model: nn.Module, path: Path) -> Any:
@@ -356,8 +348,6 @@ def prepare_qonnx(model: nn.Module, path: Path) -> Any:
     wrapper = ModelWrapper(str(path))
     wrapper = cleanup_model(wrapper)
     wrapper = wrapper.transform(ConvertToChannelsLastAndClean())
-    import warnings
-
     with warnings.catch_warnings():
         # Brevitas exports Gemm with opset-level version 2 metadata; the transform works.
         warnings.filterwarnings("ignore", message="The GemmToMatMul transformation")
@@ -393,23 +383,20 @@ def _convert_qonnx(model, rasp_config, output_dir, project_name, trace, logger) 
             default_reuse_factor=int(rasp_config["Model"]["ReuseFactor"]))
     cfg["Model"]["Strategy"] = rasp_config["Model"]["Strategy"]
     cfg["Model"]["ReuseFactor"] = int(rasp_config["Model"]["ReuseFactor"])
-    config_names: dict[str, str] = {}
-    for torch_name, onnx_name in zip(torch_layers, onnx_weight_nodes, strict=True):
+    config_names = dict(zip(torch_layers, onnx_weight_nodes, strict=True))
+    for torch_name, onnx_name in config_names.items():
         src = rasp_config["LayerName"][block["layer_names"][torch_name]]
         dst = cfg["LayerName"].setdefault(onnx_name, {})
         dst["Strategy"] = src["Strategy"]
         dst["ReuseFactor"] = int(src["ReuseFactor"])
-        config_names[torch_name] = onnx_name
     if trace:
         cfg = _with_trace(cfg)
-        cfg["Model"]["TraceOutput"] = True
     cfg[RASP_KEY] = dict(copy.deepcopy(block), flow="qonnx", onnx_layer_names=config_names)
-    check_strategy_names(cfg)
     with quiet_stdout(logger):
         hls_model = hls4ml.converters.convert_from_onnx_model(
             wrapper, hls_config=copy.deepcopy(cfg), output_dir=str(output_dir),
             project_name=project_name, **hls4ml_convert_kwargs(rasp_config))
-    layers = weight_layers(hls_model)
+    layers = [la for la in hls_model.get_layers() if la.class_name in WEIGHT_LAYER_CLASSES]
     if len(layers) != len(torch_layers):
         raise ConversionError(
             f"the converted QONNX model has {len(layers)} weight layers "
@@ -418,10 +405,5 @@ def _convert_qonnx(model, rasp_config, output_dir, project_name, trace, logger) 
     names = {t: layer.name for t, layer in zip(torch_layers, layers, strict=True)}
     requests = {t: (config_names[t], names[t]) for t in torch_layers}
     check_converted(hls_model, requests, cfg, rasp_config)
-    input_shape = tuple(int(s) for s in rasp_config["InputShape"])
-    return ConvertedModel(
-        hls_model=hls_model, hls_config=cfg, rasp_config=rasp_config, flow="qonnx",
-        output_dir=output_dir, project_name=project_name, layer_names=names,
-        layer_indices=_layer_indices(hls_model),
-        input_layout=_input_layout(hls_model, input_shape), qonnx_path=qonnx_path,
-    )
+    return _converted(hls_model, cfg, rasp_config, "qonnx", output_dir, project_name, names,
+                      qonnx_path=qonnx_path)

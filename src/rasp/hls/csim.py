@@ -253,15 +253,12 @@ def trace_layers(converted: ConvertedModel, x: np.ndarray) -> dict[str, np.ndarr
             n_traced += len(layer.get_variables())
             shapes[layer.name] = tuple(layer.get_output_variable().shape)
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in shapes}
-    collect = lib.collect_trace_output
-    collect.argtypes = [ctypes.POINTER(TraceData)]
-    collect.restype = None
-    alloc = lib.allocate_trace_storage
-    alloc.argtypes = [ctypes.c_size_t]
-    alloc.restype = None
-    free = lib.free_trace_storage
-    free.argtypes = None
-    free.restype = None
+    collect, alloc, free = (lib.collect_trace_output, lib.allocate_trace_storage,
+                            lib.free_trace_storage)
+    for fn, argtypes in ((collect, [ctypes.POINTER(TraceData)]), (alloc, [ctypes.c_size_t]),
+                         (free, None)):
+        fn.argtypes = argtypes
+        fn.restype = None
     trace_data = (TraceData * n_traced)()
     sizes = [v.size() for v in hls_model.get_output_variables()]
     alloc(ctypes.sizeof(ctype))
@@ -271,13 +268,10 @@ def trace_layers(converted: ConvertedModel, x: np.ndarray) -> dict[str, np.ndarr
             top_function(np.ascontiguousarray(xs[i]), *preds)
             collect(trace_data)
             for item in trace_data:
-                if item.name is None:
-                    continue
-                name = item.name.decode()
-                if name not in shapes:
-                    continue
-                ptr = ctypes.cast(item.data, ctypes.POINTER(ctype))
-                outputs[name].append(np.ctypeslib.as_array(ptr, shape=shapes[name]).copy())
+                name = item.name and item.name.decode()  # None for an unused slot
+                if name in shapes:
+                    ptr = ctypes.cast(item.data, ctypes.POINTER(ctype))
+                    outputs[name].append(np.ctypeslib.as_array(ptr, shape=shapes[name]).copy())
     finally:
         free()
     return {k: np.asarray(v, dtype=np.float64) for k, v in outputs.items() if v}
@@ -351,13 +345,10 @@ def _torch_module_outputs(model: nn.Module, x: np.ndarray) -> list[tuple[str, np
     finally:
         for h in hooks:
             h.remove()
-    seen: set[str] = set()
-    ordered = []
+    first: dict[str, tuple[str, np.ndarray, nn.Module]] = {}
     for rec in records:  # a module called twice keeps its first call
-        if rec[0] not in seen:
-            seen.add(rec[0])
-            ordered.append(rec)
-    return ordered
+        first.setdefault(rec[0], rec)
+    return list(first.values())
 
 
 def diagnose_layers(converted: ConvertedModel, model: nn.Module, x: np.ndarray) -> list[LayerDeviation]:
@@ -411,14 +402,13 @@ def diagnose_layers(converted: ConvertedModel, model: nn.Module, x: np.ndarray) 
         next_ref = refs[compared[k + 1]][0] if k + 1 < len(compared) else None
         harmless = (below and not above and _saturates(precision)
                     and type(modules.get(next_ref)).__name__ in ("ReLU", "QuantReLU"))
-        dev = LayerDeviation(
+        out.append(LayerDeviation(
             layer=name, reference=ref_name, result_type=str(precision), type_min=lo, type_max=hi,
             torch_min=float(ref.min()), torch_max=float(ref.max()), rel_error=rel,
             max_abs_error=float(np.abs(diff).max()), jump=rel - previous,
             overflow=(below or above) and not harmless, saturated=harmless,
-        )
+        ))
         previous = rel
-        out.append(dev)
     return out
 
 
@@ -426,11 +416,9 @@ def culprit(deviations: list[LayerDeviation]) -> LayerDeviation | None:
     """The first layer whose float output overflows its result type (a wrapped or
     saturated value spoils everything after it; see :class:`LayerDeviation` for the
     harmless case), else the layer whose error grows the most (the first on ties)."""
-    if not deviations:
-        return None
-    overflowing = [dev for dev in deviations if dev.overflow]
-    if overflowing:
-        return overflowing[0]
+    best = next((dev for dev in deviations if dev.overflow), None)
+    if best is not None or not deviations:
+        return best
     best = deviations[0]
     for dev in deviations[1:]:
         if dev.jump > best.jump + 1e-12:
@@ -477,9 +465,6 @@ class CsimResult:
     min_agreement: float
     agreement_passed: bool = True  # agreement >= min_agreement
     deviations: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def run_csim(

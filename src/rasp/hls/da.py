@@ -39,9 +39,6 @@ from rasp.hardware.fixed import FixedType, quantize_to_int
 
 log = logging.getLogger(__name__)
 
-#: da4ml's name of the top module's ports: ``model_inp`` / ``model_out``.
-STATIC_DIR = "src/static"
-
 
 class UnsupportedDaLayerError(DaCostError):
     """A layer (or a fixed-point mode) the distributed-arithmetic trace does not handle."""
@@ -60,8 +57,6 @@ def precision_kif(precision: Any, where: str = "") -> Kif:
     """da4ml (k, i, f, overflow, round) of an hls4ml precision (``ap_fixed`` / ``ap_int``)."""
     try:
         return fixed_kif(precision_fixed_type(precision), where)
-    except UnsupportedDaLayerError:
-        raise
     except DaCostError as exc:
         raise UnsupportedDaLayerError(str(exc)) from exc
 
@@ -150,13 +145,10 @@ def trace_hls_model(hls_model: Any, logger: logging.Logger | None = None) -> DaD
             x = quantize_variables(x, _out_kif(layer))
         elif kind in ("Activation", "ReLU") or kind.endswith("Activation"):
             act = str(layer.get_attr("activation") or "").lower()
-            if act == "relu":
-                x = quantize_variables(x.relu(), _out_kif(layer))
-            elif act == "linear":
-                x = quantize_variables(x, _out_kif(layer))
-            else:
+            if act not in ("relu", "linear"):
                 raise UnsupportedDaLayerError(f"{where}: activation {act!r} is not traced "
                                               "(relu and linear are)")
+            x = quantize_variables(x.relu() if act == "relu" else x, _out_kif(layer))
         else:
             raise UnsupportedDaLayerError(f"{where}: the distributed-arithmetic trace handles "
                                           "Input, Dense and ReLU/linear activations only")
@@ -186,17 +178,14 @@ def write_verilog(design: DaDesign, out_dir: str | Path, name: str = "da_model",
                  clock_period=float(clock_period_ns)).write()
     top = out_dir / "src" / f"{name}.v"
     text = top.read_text()
-    static = sorted((out_dir / STATIC_DIR).glob("*.v"))
-    used = [p for p in static if _instantiates(text, _module_names(p.read_text()))]
-    return [*used, top]
+    static = sorted((out_dir / "src" / "static").glob("*.v"))
+    return [*(p for p in static if _instantiates(text, p.read_text())), top]
 
 
-def _module_names(text: str) -> list[str]:
-    return re.findall(r"^\s*module\s+(\w+)", text, flags=re.MULTILINE)
-
-
-def _instantiates(text: str, modules: Sequence[str]) -> bool:
-    # an instance: `<module> #(...) name (` or `<module> name (`, anywhere on a line
+def _instantiates(text: str, module_source: str) -> bool:
+    """Whether ``text`` instantiates a module that ``module_source`` defines: an instance is
+    `<module> #(...) name (` or `<module> name (`, anywhere on a line."""
+    modules = re.findall(r"^\s*module\s+(\w+)", module_source, flags=re.MULTILINE)
     return any(re.search(rf"\b{m}\s*(#\s*\(|\w+\s*\()", text) for m in modules)
 
 

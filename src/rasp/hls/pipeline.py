@@ -77,7 +77,6 @@ log = logging.getLogger(__name__)
 CSIM_MODES = schemas.enum("hls", "csim")
 #: ``hls.agreement_check``: which C-simulated models must reach ``hls.min_agreement``.
 AGREEMENT_CHECKS = schemas.enum("hls", "agreement_check")
-BASELINE = "baseline"
 
 
 class HlsInputError(ValueError):
@@ -87,32 +86,13 @@ class HlsInputError(ValueError):
 @dataclass(frozen=True)
 @schemas.defaults_from("hls")
 class HlsOptions:
-    """The ``hls`` config section: defaults and limits from src/rasp/schemas/hls.schema.yaml
-    (:mod:`rasp.schemas`); ``select_by`` and ``distributed_arithmetic`` are filled by the
-    workflow from ``figures.select_by`` and the list ``hls.da``.
+    """The ``hls`` config section; src/rasp/schemas/hls.schema.yaml (:mod:`rasp.schemas`)
+    describes every key with its default, limits and units.
 
-    ``csim``: which runs are C-simulated: ``all``; ``best`` = baselines plus the best
-    pruned model of each series (dataset, variant, objective, RF) by the one best-model
-    rule (:func:`rasp.results.select_best`: fewest ``select_by`` blocks among the models
-    whose test accuracy is within ``best_tolerance`` (relative) of the baseline, ties by
-    LUT; the workflow fills ``select_by`` from ``figures.select_by``), or the most
-    accurate one when none is within tolerance; ``baselines``; ``none``. ``csim_samples``: test
-    samples simulated (a seeded subset, the same for every run of a dataset; 0 = all).
-    ``min_agreement``: minimum argmax agreement with PyTorch (fraction).
-    ``agreement_check``: which simulated models fail the run below it: ``all``, or
-    ``within_tolerance`` = the baselines and the pruned models whose PyTorch test accuracy
-    is within ``best_tolerance`` of their baseline's; any other model (one the best-model
-    rule already rejects, simulated as the most accurate of a series with none within
-    tolerance, or under ``csim: all``) has its agreement recorded and a warning logged
-    (:func:`must_agree`). ``synthesize``:
-    auto | always | never; ``vivado_synth``: also run Vivado logic synthesis.
-    ``cache_dir``: C-simulation library cache (null = no cache).
-    ``archive_max_weights_mb``: weight files larger than this (MiB, together) are left
-    out of project.tar.gz. ``diagnose_samples``: samples traced to find the layer to
-    widen when the agreement is too low. ``distributed_arithmetic``: also build the distributed-arithmetic
-    design of every C-simulated model with da4ml and synthesise it with Yosys
-    (:func:`rasp.hls.da.run_da_flow`; the workflow sets it per dataset from the list
-    ``hls.da``); ``da_timeout_s``: Yosys wall-time limit per model (s).
+    Not hls keys, filled by the workflow: ``select_by`` (from ``figures.select_by``) and
+    ``distributed_arithmetic`` (true for the datasets in the list ``hls.da``: build the
+    distributed-arithmetic design of every C-simulated model, :func:`rasp.hls.da.run_da_flow`).
+    ``csim: best`` picks by :func:`best_in_series`; ``agreement_check`` is :func:`must_agree`.
     """
 
     csim: str
@@ -130,7 +110,6 @@ class HlsOptions:
     da_timeout_s: float
 
     def __post_init__(self) -> None:
-        # select_by and distributed_arithmetic are not hls keys: the workflow derives them
         schemas.check_fields(self, "hls", ignore=("select_by", "distributed_arithmetic"))
         if self.select_by not in results.SELECT_BY:
             raise ValueError(f"select_by={self.select_by!r} (from figures.select_by); allowed: "
@@ -195,12 +174,13 @@ def series_frame(series: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
 
 def best_in_series(series: Mapping[str, Mapping[str, Any]], tolerance: float,
                    select_by: str = "dsp") -> str | None:
-    """Run id of the best pruned model of one series (see :class:`HlsOptions`).
+    """Run id of the best pruned model of one series (dataset, variant, objective, RF).
 
     ``series``: run id -> the run's pruning ``metrics.json``. The rule is
-    :func:`rasp.results.select_best` on the pruning's estimate (the summary table applies
-    the same rule to summary.csv); when no model is within tolerance, the most accurate
-    one (ties: the lower budget).
+    :func:`rasp.results.select_best` on the pruning's estimate (fewest ``select_by`` blocks
+    among the models whose test accuracy is within ``tolerance`` (relative) of the
+    baseline's, ties by LUT; the summary table applies the same rule to summary.csv); when
+    no model is within tolerance, the most accurate one (ties: the lower budget).
     """
     frame = series_frame(series)
     frame = frame[frame["accuracy"].notna()]
@@ -222,27 +202,19 @@ def best_in_series(series: Mapping[str, Mapping[str, Any]], tolerance: float,
 SELECTION_FORMAT = "rasp-csim-selection-1"
 
 
-def series_selection(series: Mapping[str, Mapping[str, Any]], tolerance: float,
-                     select_by: str = "dsp") -> dict[str, Any]:
-    """Which pruned model of one series is C-simulated under ``hls.csim: best``.
-
-    ``series``: run id -> pruning ``metrics.json``. Returns ``format``, ``best`` (run id
-    or None), ``tolerance``, ``select_by`` and the sorted ``runs`` considered: a record with
-    no timestamps, so that re-pruning one model rewrites it identically unless the best
-    model changes (and Snakemake, which compares input checksums, reruns no other HLS job).
-    """
-    return {"format": SELECTION_FORMAT,
-            "best": best_in_series(series, tolerance, select_by),
-            "tolerance": float(tolerance), "select_by": str(select_by),
-            "runs": sorted(series)}
-
-
 def write_series_selection(metrics_paths: Sequence[str | Path], out: str | Path,
                            tolerance: float, select_by: str = "dsp") -> dict[str, Any]:
-    """Rule ``csim_selection``: read the series' metrics.json files (one folder per run id),
-    write :func:`series_selection` to ``out`` (key-sorted JSON, atomically)."""
+    """Rule ``csim_selection``: which pruned model of one series is C-simulated under
+    ``hls.csim: best``, from the series' metrics.json files (one folder per run id).
+
+    Writes ``format``, ``best`` (run id or None), ``tolerance``, ``select_by`` and the
+    sorted ``runs`` considered to ``out`` (key-sorted JSON, atomically): a record with no
+    timestamps, so that re-pruning one model rewrites it identically unless the best model
+    changes (and Snakemake, which compares input checksums, reruns no other HLS job).
+    """
     series = {Path(p).parent.name: json.loads(Path(p).read_text()) for p in metrics_paths}
-    record = series_selection(series, tolerance, select_by)
+    record = {"format": SELECTION_FORMAT, "best": best_in_series(series, tolerance, select_by),
+              "tolerance": float(tolerance), "select_by": str(select_by), "runs": sorted(series)}
     write_json_atomic(out, record, sort_keys=True)
     return record
 
@@ -272,7 +244,7 @@ def should_simulate(options: HlsOptions, run: str,
         return True, "hls.csim is 'all'"
     if options.csim == "none":
         return False, "hls.csim is 'none'"
-    if objective == BASELINE:
+    if objective == results.BASELINE:
         return True, f"baseline (hls.csim is '{options.csim}')"
     if options.csim == "baselines":
         return False, "hls.csim is 'baselines': pruned models are not simulated"
@@ -298,7 +270,7 @@ def must_agree(options: HlsOptions, objective: str, accuracy: float,
     """
     if options.agreement_check == "all":
         return True, "hls.agreement_check is 'all'"
-    if objective == BASELINE:
+    if objective == results.BASELINE:
         return True, "baseline"
     base = _metric(metrics, "baseline_test_accuracy", "baseline_accuracy")
     if math.isnan(base):
@@ -403,11 +375,6 @@ def csim_subset(n: int, samples: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=samples, replace=False))
 
 
-def write_json(path: str | Path, obj: Mapping[str, Any]) -> None:
-    """Write JSON atomically (NaN and infinities -> null), keys in insertion order."""
-    write_json_atomic(path, obj)
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -428,7 +395,6 @@ def run_hls(
     seed: int = 0,
     masks: str | Path | None = None,
     prune_metrics: str | Path | None = None,
-    series_metrics: Mapping[str, str | Path] | None = None,
     selection: str | Path | None = None,
     workdir: str | Path | None = None,
     logger: logging.Logger | None = None,
@@ -436,10 +402,8 @@ def run_hls(
     """Run the HLS stage for one model; returns the ``csim.json`` content.
 
     ``selection``: the series' C-simulation selection file (rule ``csim_selection``,
-    :func:`write_series_selection`), which ``hls.csim: best`` reads; without it,
-    ``series_metrics`` (run id -> pruning metrics.json of every model in the series) is
-    read and the best model chosen here. ``workdir``: parent of the temporary project
-    folder (default: the system's temporary directory).
+    :func:`write_series_selection`), which ``hls.csim: best`` reads. ``workdir``: parent
+    of the temporary project folder (default: the system's temporary directory).
     """
     import hls4ml
 
@@ -485,20 +449,16 @@ def run_hls(
     accuracy_torch = float(np.mean(ref.argmax(1) == y_test))
     logger.info("%s: PyTorch test accuracy %.4f on %d samples", where, accuracy_torch, len(y_test))
 
-    series, best = {}, None
-    if selection is not None:
-        best = read_series_selection(selection, opts)
-    elif series_metrics:
-        series = {r: json.loads(Path(p).read_text()) for r, p in series_metrics.items()}
-    simulate, reason = should_simulate(opts, run, series, best)
+    best = read_series_selection(selection, opts) if selection is not None else None
+    simulate, reason = should_simulate(opts, run, best=best)
     plan = plan_synthesis(opts.synthesize, settings.backend, opts.vivado_synth)
     logger.info("%s: C simulation %s (%s); synthesis: %s", where, "on" if simulate else "off",
                 reason, plan.reason)
 
-    layer_strategies = {t: rasp_config["LayerName"][h]["Strategy"]
-                        for t, h in rasp_config["RaspHardware"]["layer_names"].items()}
-    layer_rfs = {t: int(rasp_config["LayerName"][h]["ReuseFactor"])
-                 for t, h in rasp_config["RaspHardware"]["layer_names"].items()}
+    layer_cfgs = {t: rasp_config["LayerName"][h]
+                  for t, h in rasp_config["RaspHardware"]["layer_names"].items()}
+    layer_strategies = {t: c["Strategy"] for t, c in layer_cfgs.items()}
+    layer_rfs = {t: int(c["ReuseFactor"]) for t, c in layer_cfgs.items()}
     result: dict[str, Any] = {
         "dataset": dataset,
         "variant": variant,
@@ -598,10 +558,10 @@ def run_hls(
 
         save_hls_config(converted.hls_config, out_hls_config)
         write_resources(table, out_resources)
-        info_archive = archive_project(converted.output_dir, out_project,
-                                       max_weights_bytes=int(opts.archive_max_weights_mb * 2**20))
-        result["project_archive"] = info_archive
-        write_json(out_csim, result)
+        result["project_archive"] = archive_project(
+            converted.output_dir, out_project,
+            max_weights_bytes=int(opts.archive_max_weights_mb * 2**20))
+        write_json_atomic(out_csim, result)  # NaN and infinities -> null
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     logger.info("%s: done in %.1f s (resources from %s)", where, result["hls_seconds"],

@@ -18,8 +18,8 @@ Two formats:
   ``bram_18k = 2 x tiles``.
 
 hls4ml's own :func:`hls4ml.report.parse_vivado_report` reads the same files but returns
-strings and takes ``Block RAM Tile`` as BRAM_18K (a factor 2 off);
-:func:`hls4ml_report` wraps it for completeness, the parsers here are what the workflow
+strings and takes ``Block RAM Tile`` as BRAM_18K (a factor 2 off); :func:`hls4ml_report`
+wraps it (a test checks both agree on the totals), the parsers here are what the workflow
 uses. Malformed or truncated reports raise :class:`ReportParseError` naming the file and
 the missing or bad entry.
 """
@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -158,14 +158,8 @@ def _resources(node: ET.Element | None, where: str, path: Path, required: bool) 
 def _latency(node: ET.Element | None, path: Path, where: str) -> dict[str, int | None]:
     keys = {"Best-caseLatency": "latency_best", "Worst-caseLatency": "latency_worst",
             "Interval-min": "interval_min", "Interval-max": "interval_max"}
-    out: dict[str, int | None] = dict.fromkeys(keys.values())
-    if node is None:
-        return out
-    for tag, key in keys.items():
-        child = node.find(tag)
-        if child is not None:
-            out[key] = _number(child.text, f"{where}/{tag}", path)
-    return out
+    return {key: None if node is None else _number(node.findtext(tag), f"{where}/{tag}", path)
+            for tag, key in keys.items()}
 
 
 def _module_from_root(root: ET.Element, name: str, path: Path, required: bool) -> ModuleReport:
@@ -230,8 +224,7 @@ def parse_csynth_xml(path: str | Path, module_files: bool = True) -> CsynthRepor
         for name in sorted(listed - set(modules)):
             sub = path.parent / f"{name}_csynth.xml"
             if sub.is_file():
-                sub_root = _load_xml(sub)
-                modules[name] = _module_from_root(sub_root, name, sub, required=True)
+                modules[name] = _module_from_root(_load_xml(sub), name, sub, required=True)
     return CsynthReport(
         path=str(path),
         top=top,
@@ -302,22 +295,12 @@ def layer_modules(report: CsynthReport, layer_indices: dict[str, int]) -> dict[s
         outer = [n for n in names if not (ancestors(n) & set(names))]
         if not outer:
             continue
-        mods = [report.modules[n] for n in outer]
-
-        def total(attr: str, mods: list[ModuleReport] = mods) -> int | None:
-            values = [getattr(m, attr) for m in mods]
-            return None if any(v is None for v in values) else sum(values)
-
-        def worst(attr: str, mods: list[ModuleReport] = mods) -> int | None:
-            values = [getattr(m, attr) for m in mods]
-            return None if any(v is None for v in values) else max(values)
-
-        out[layer] = ModuleReport(
-            name="+".join(outer), dsp=total("dsp"), bram_18k=total("bram_18k"),
-            lut=total("lut"), ff=total("ff"), uram=total("uram"),
-            latency_best=worst("latency_best"), latency_worst=worst("latency_worst"),
-            interval_min=worst("interval_min"), interval_max=worst("interval_max"),
-        )
+        # resources summed, latencies and intervals the maximum; None if any module lacks it
+        values = {f.name: [getattr(report.modules[n], f.name) for n in outer]
+                  for f in fields(ModuleReport) if f.name != "name"}
+        out[layer] = ModuleReport(name="+".join(outer), **{
+            k: None if None in v else (max if k.startswith(("latency", "interval")) else sum)(v)
+            for k, v in values.items()})
     return out
 
 
@@ -395,14 +378,12 @@ def parse_utilization_report(path: str | Path) -> UtilizationReport:
             continue
         name = cells[0].rstrip("*").strip()
         used.setdefault(name, cells[used_col])
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict.fromkeys(_ROWS)
     for key, names in _ROWS.items():
         hit = next((n for n in names if n in used), None)
-        if hit is None:
-            values[key] = None
-            continue
-        kind = float if key == "bram_tiles" else int
-        values[key] = _number(used[hit], f"row {hit!r}", path, kind)
+        if hit is not None:
+            kind = float if key == "bram_tiles" else int
+            values[key] = _number(used[hit], f"row {hit!r}", path, kind)
     missing = [names[0] for key, names in _ROWS.items()
                if key in ("lut", "ff", "bram_tiles", "dsp") and values[key] is None]
     if missing:

@@ -112,8 +112,8 @@ def check_multipliers(estimate: Any, generated: Mapping[str, Any]) -> pd.DataFra
     return table
 
 
-def _int_or_nan(value: Any) -> float:
-    return float("nan") if value is None or (isinstance(value, float) and math.isnan(value)) else value
+def _int_or_nan(value: Any) -> Any:
+    return math.nan if value is None else value
 
 
 def resources_table(
@@ -154,15 +154,10 @@ def resources_table(
             out.update(dsp=int(row["dsp"]), bram_18k=int(row["bram_18k"]), lut=int(row["lut"]),
                        ff=np.nan, latency_cycles=int(row["latency_cycles"]), source="estimate")
         else:
-            mod = modules.get(row["hls_name"])
-            out.update(
-                dsp=_int_or_nan(mod.dsp if mod else None),
-                bram_18k=_int_or_nan(mod.bram_18k if mod else None),
-                lut=_int_or_nan(mod.lut if mod else None),
-                ff=_int_or_nan(mod.ff if mod else None),
-                latency_cycles=_int_or_nan(mod.latency_worst if mod else None),
-                source=hls_source,
-            )
+            mod = modules.get(row["hls_name"])  # None: HLS inlined the layer
+            out.update({col: _int_or_nan(getattr(mod, attr, None)) for col, attr in
+                        (("dsp", "dsp"), ("bram_18k", "bram_18k"), ("lut", "lut"), ("ff", "ff"),
+                         ("latency_cycles", "latency_worst"))}, source=hls_source)
         rows.append(out)
     gen_total = sum(r["multipliers_generated"] or 0 for r in rows)
     total: dict[str, Any] = {

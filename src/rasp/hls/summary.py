@@ -29,7 +29,7 @@ import pandas as pd
 
 from rasp.atomic import atomic_open
 from rasp.hls.resources import DA_STRATEGY, YOSYS, design_total, read_resources
-from rasp.results import SUMMARY_COLUMNS, run_id
+from rasp.results import BASELINE, SUMMARY_COLUMNS, run_id
 
 EXTRA_COLUMNS = (
     "run", "flow", "model_precision", "n_csim_samples", "agreement", "agreement_passed",
@@ -37,7 +37,6 @@ EXTRA_COLUMNS = (
     "library_cached", "multipliers", "multipliers_generated", "seed", "hls_seconds",
     "replicate", "train_seed", "prune_seed", "n_test",
 )
-BASELINE = "baseline"
 
 
 class SummaryInputError(ValueError):
@@ -64,18 +63,9 @@ def _float(value: Any) -> float:
 def summary_row(files: RunFiles) -> dict[str, Any]:
     """One summary row (without the baseline columns) from a run's files."""
     csim_path = Path(files.csim)
-    try:
-        csim = json.loads(csim_path.read_text())
-    except (OSError, ValueError) as err:
-        raise SummaryInputError(f"cannot read {csim_path}: {err}") from err
-    resources = read_resources(files.resources)
-    total = design_total(resources, "hls")
-    metrics: Mapping[str, Any] = {}
-    if files.metrics is not None:
-        try:
-            metrics = json.loads(Path(files.metrics).read_text())
-        except (OSError, ValueError) as err:
-            raise SummaryInputError(f"cannot read {files.metrics}: {err}") from err
+    csim = _read_json(csim_path)
+    total = design_total(read_resources(files.resources), "hls")
+    metrics = _read_json(files.metrics) if files.metrics is not None else {}
     for key in ("dataset", "variant", "run", "objective", "reuse_factor", "accuracy_torch"):
         if key not in csim:
             raise SummaryInputError(f"{csim_path} lacks {key!r}: not written by the HLS stage")
@@ -142,8 +132,8 @@ def _strategy(strategies: Mapping[str, str] | None) -> str:
 def _estimate_row(metrics: Mapping[str, Any], resources: Mapping[str, Any],
                   replicate: int) -> dict[str, Any]:
     hardware = metrics.get("hardware") or {}
-    row = {c: math.nan for c in (*SUMMARY_COLUMNS, *EXTRA_COLUMNS)}
-    row.update({
+    return {
+        **dict.fromkeys((*SUMMARY_COLUMNS, *EXTRA_COLUMNS), math.nan),
         "dataset": metrics["dataset"], "data_source": metrics.get("data_source", "unknown"),
         "variant": metrics["variant"], "precision": hardware.get("precision", ""),
         "reuse_factor": int(metrics["reuse_factor"]),
@@ -154,8 +144,7 @@ def _estimate_row(metrics: Mapping[str, Any], resources: Mapping[str, Any],
         "multipliers": _float(resources.get("multipliers")),
         "resource_source": "estimate", "flow": "", "model_precision": "",
         "library_cached": None, "replicate": int(replicate),
-    })
-    return row
+    }
 
 
 def replicate_rows(baseline_metrics: str | Path, pruned_metrics: Iterable[str | Path],
@@ -232,11 +221,8 @@ def build_summary(runs: Iterable[RunFiles],
         row["dsp_reduction"] = _reduction(row["dsp"], b["dsp"])
         row["bram_reduction"] = _reduction(row["bram_18k"], b["bram_18k"])
         out.append(row)
-    table = pd.DataFrame(out)
-    table = table.sort_values(["dataset", "variant", "reuse_factor", "objective", "budget",
-                               "replicate"],
-                              key=lambda s: s.map(lambda v: "" if v == BASELINE else v)
-                              if s.name == "objective" else s, na_position="first")
+    table = _sorted(pd.DataFrame(out), ["dataset", "variant", "reuse_factor", "objective",
+                                         "budget", "replicate"])
     return table[list(SUMMARY_COLUMNS) + list(EXTRA_COLUMNS)].reset_index(drop=True)
 
 
@@ -249,16 +235,23 @@ DA_EXTRA_COLUMNS = (
 )
 
 
-def da_row(files: RunFiles, hls_row: Mapping[str, Any]) -> dict[str, Any] | None:
+def _sorted(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """``df`` sorted by ``by``, baselines first among the objectives, missing values first."""
+    return df.sort_values(by, key=lambda s: s.map(lambda v: "" if v == BASELINE else v)
+                          if s.name == "objective" else s, na_position="first")
+
+
+def da_row(files: RunFiles, csim: Mapping[str, Any],
+           hls_row: Mapping[str, Any]) -> dict[str, Any] | None:
     """The distributed-arithmetic row of one run (None when the run has no DA design).
 
-    ``hls_row``: the run's summary.csv row (identity, accuracy and the HLS design's
-    resources, kept as ``lut_estimate`` / ``dsp_estimate`` when they are estimates).
+    ``csim``: the run's csim.json; ``hls_row``: its summary.csv row (identity, accuracy and
+    the HLS design's resources, kept as ``lut_estimate`` / ``dsp_estimate`` when they are
+    estimates).
     """
     total = design_total(read_resources(files.resources), "da")
     if total is None:
         return None
-    csim = json.loads(Path(files.csim).read_text())
     da = csim.get("da")
     if not isinstance(da, Mapping):
         raise SummaryInputError(f"{files.csim} lacks the 'da' block that its resources.csv's "
@@ -305,7 +298,7 @@ def build_da_summary(runs: Iterable[RunFiles], summary: pd.DataFrame) -> pd.Data
     rows = []
     for files in runs:
         csim = json.loads(Path(files.csim).read_text())
-        row = da_row(files, by_run[(csim["dataset"], csim["variant"], csim["run"])])
+        row = da_row(files, csim, by_run[(csim["dataset"], csim["variant"], csim["run"])])
         if row is not None:
             rows.append(row)
     columns = list(SUMMARY_COLUMNS) + list(DA_EXTRA_COLUMNS)
@@ -318,15 +311,11 @@ def build_da_summary(runs: Iterable[RunFiles], summary: pd.DataFrame) -> pd.Data
                      ("baseline_bram_18k", "bram_18k"), ("_baseline_lut", "lut")):
         df[col] = [base.loc[k, res] if k in base.index else math.nan
                    for k in zip(*(df[c] for c in keys), strict=True)]
-    df["dsp_reduction"] = [_reduction(v, b) for v, b in zip(df["dsp"], df["baseline_dsp"],
-                                                             strict=True)]
-    df["bram_reduction"] = [_reduction(v, b) for v, b in
-                            zip(df["bram_18k"], df["baseline_bram_18k"], strict=True)]
-    df["lut_reduction"] = [_reduction(v, b) for v, b in zip(df["lut"], df["_baseline_lut"],
-                                                             strict=True)]
-    df = df.sort_values(["dataset", "variant", "reuse_factor", "objective", "budget"],
-                        key=lambda s: s.map(lambda v: "" if v == BASELINE else v)
-                        if s.name == "objective" else s, na_position="first")
+    for col, res, base_col in (("dsp_reduction", "dsp", "baseline_dsp"),
+                               ("bram_reduction", "bram_18k", "baseline_bram_18k"),
+                               ("lut_reduction", "lut", "_baseline_lut")):
+        df[col] = [_reduction(v, b) for v, b in zip(df[res], df[base_col], strict=True)]
+    df = _sorted(df, ["dataset", "variant", "reuse_factor", "objective", "budget"])
     return df[columns].reset_index(drop=True)
 
 

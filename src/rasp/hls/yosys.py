@@ -168,32 +168,6 @@ def parse_stat_json(text: str, top: str | None = None, **extra: Any) -> YosysSta
     return stat_from_cells(cells, **extra)
 
 
-def parse_stat_log(text: str, **extra: Any) -> YosysStat:
-    """Parse the human-readable ``stat`` table of a Yosys log (its last ``stat`` run).
-
-    Reads the ``=== design hierarchy ===`` counts (which include submodules) when the
-    log has them, else the single module's table. For logs of one's own Yosys runs; the
-    workflow itself reads ``stat -json`` (:func:`parse_stat_json`).
-    """
-    starts = [m.end() for m in re.finditer(r"^\d+(?:\.\d+)*\. Printing statistics\.\s*$",
-                                           text, flags=re.MULTILINE)]
-    if not starts:
-        raise YosysError("no 'Printing statistics.' section in the Yosys log (run `stat`)")
-    block = text[starts[-1]:]
-    end = re.search(r"^\d+(?:\.\d+)*\. \S", block, flags=re.MULTILINE)
-    block = block[:end.start()] if end else block
-    if "=== design hierarchy ===" in block:
-        block = block.split("=== design hierarchy ===", 1)[1]
-    cells: dict[str, int] = {}
-    for m in re.finditer(r"^\s*(\d+)\s{2,}(\S+)\s*$", block, flags=re.MULTILINE):
-        cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
-    if not cells:
-        raise YosysError("the Yosys log's stat section lists no cells")
-    version = re.search(r"^\s*Yosys (\d+\.\d+\S*)", text, flags=re.MULTILINE)
-    extra.setdefault("version", f"Yosys {version.group(1)}" if version else "")
-    return stat_from_cells(cells, **extra)
-
-
 #: The ``map_luts`` step of ``synth_xilinx`` with Yosys' classic ABC LUT mapper in place of
 #: ABC9 (which the WASM build needs tens of minutes for on a flattened adder graph of a
 #: jet MLP; the classic mapper takes about a minute). The other steps are synth_xilinx's.
@@ -248,10 +222,9 @@ def run_yosys(sources: Sequence[str | Path], top: str, family: str, workdir: str
         raise YosysError(f"Verilog sources missing: {missing}")
     # YoWASP's WASI sandbox sees the working directory only: copy the sources into it
     (workdir / "rtl").mkdir(exist_ok=True)
-    local = []
     for s in sources:
         shutil.copyfile(s, workdir / "rtl" / s.name)
-        local.append(Path("rtl") / s.name)
+    local = [Path("rtl") / s.name for s in sources]
     (workdir / "synth.ys").write_text(synth_script(local, top, family, "stat.json", abc9))
     logger.info("Yosys synth_xilinx -family %s of %s (%d files, %.0f kB)", family, top,
                 len(sources), sum(s.stat().st_size for s in sources) / 1e3)
