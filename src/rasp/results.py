@@ -128,18 +128,15 @@ def rank_models(models: pd.DataFrame, select_by: str = "dsp", accuracy: str = "a
         return order
     fabric = uses_fabric(models)
     on_dsp = [i for i in order if not fabric[i]]
-    on_fabric = sorted((i for i in order if fabric[i]),
-                       key=lambda i: (_nan_last(models.at[i, "lut"]), order.index(i)))
+    # a stable sort of the ranked fabric designs by LUT (NaN last)
+    on_fabric = list(models.loc[[i for i in order if fabric[i]], "lut"]
+                     .sort_values(kind="mergesort", na_position="last").index)
     if not on_dsp or not on_fabric:
         return on_dsp or on_fabric
     bar = models.at[on_dsp[0], "lut"]
     cheaper = [i for i in on_fabric if models.at[i, "lut"] < bar]  # NaN LUT never wins
     rest = [i for i in on_fabric if i not in cheaper]
     return cheaper + on_dsp + rest
-
-
-def _nan_last(value: float) -> float:
-    return math.inf if pd.isna(value) else float(value)
 
 
 def select_best(models: pd.DataFrame, baseline: Mapping[str, float], tolerance: float,

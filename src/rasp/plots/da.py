@@ -67,8 +67,7 @@ def plot_accuracy_vs_yosys_lut(da_summary: pd.DataFrame, dataset: str, variant: 
     base = rows[rows["objective"] == "baseline"]
     pruned = rows[rows["objective"] != "baseline"]
     acc = 100 * rows["accuracy_torch"]
-    n = rows["n_test"] if "n_test" in rows else pd.Series(np.nan, index=rows.index)
-    se = accuracy_standard_error(rows["accuracy_torch"], n)
+    se = accuracy_standard_error(rows["accuracy_torch"], rows.get("n_test", np.nan))
     handles: list = []
     for obj in objective_order(pruned["objective"]):
         st = objective_style(obj)

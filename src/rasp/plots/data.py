@@ -102,9 +102,7 @@ def plot_jet_features(
     fig, axes = new_figure(ncols=ncols, nrows=nrows, width=13.0, height=2.6 * nrows + 0.8)
     axes = np.atleast_1d(axes).ravel()
     peaks: dict[str, float] = {}
-    for k, name in enumerate(feature_names):
-        ax = axes[k]
-        col = features[:, k]
+    for ax, name, col in zip(axes, feature_names, features.T, strict=False):
         finite = np.isfinite(col)
         if name == "mass_mmdt":
             lo, hi = 0.0, 300.0

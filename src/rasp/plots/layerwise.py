@@ -23,17 +23,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rasp.plots.results import ResultFileError, index_by_run, read_metrics, row_run_id
+from rasp.plots.results import (
+    ResultFileError,
+    group_title,
+    index_by_run,
+    read_metrics,
+    read_result_csv,
+    row_run_id,
+)
 from rasp.plots.style import (
     BASELINE_STYLE,
     DPI,
     TOLERANCE,
     describe_data_source,
-    figure_title,
+    legend,
     new_figure,
     objective_order,
-    objective_style,
+    plot_series,
     save_figure,
+    tolerance_band,
 )
 from rasp.plots.summary_table import (
     ACCURACY_COLUMNS,
@@ -52,12 +60,7 @@ _SCORE_LINES = {"activation": "-", "activation_x_weight": "--"}
 def read_rank_correlation(path: str | Path) -> pd.DataFrame:
     """Read and check ``rank_correlation.csv`` (rasp.prune.layerwise.ABLATION_COLUMNS)."""
     path = Path(path)
-    if not path.is_file():
-        raise ResultFileError(f"{path} does not exist: run rule layerwise_ablation")
-    df = pd.read_csv(path)
-    missing = [c for c in RANK_COLUMNS if c not in df.columns]
-    if missing:
-        raise ResultFileError(f"{path} lacks columns {missing}; has {list(df.columns)}")
+    df = read_result_csv(path, RANK_COLUMNS, "run rule layerwise_ablation")
     if df.empty:
         raise ResultFileError(f"{path} has no rows (the model has fewer than two prunable "
                               "layers)")
@@ -98,14 +101,6 @@ def plot_rank_correlation(df: pd.DataFrame, out_paths: Sequence[str | Path],
     return save_figure(fig, out_paths, dpi=dpi)
 
 
-def _width(precision: str | None) -> int | None:
-    if not precision:
-        return None
-    from rasp.hardware.fixed import parse_precision
-
-    return int(parse_precision(str(precision)).width)
-
-
 def weight_memory_bits(metrics: Mapping[str, Any], quantized_weight_bits: int | None = None,
                        baseline: bool = False) -> float:
     """Weight memory in bits of a pruned run (``baseline=True``: of its baseline).
@@ -133,7 +128,11 @@ def weight_memory_bits(metrics: Mapping[str, Any], quantized_weight_bits: int | 
     bits = quantized_weight_bits
     if bits is None:
         hw = metrics.get("hardware") or {}
-        bits = _width(hw.get("weight_precision") or hw.get("precision"))
+        precision = hw.get("weight_precision") or hw.get("precision")
+        if precision:
+            from rasp.hardware.fixed import parse_precision
+
+            bits = int(parse_precision(str(precision)).width)
     if bits is None:
         raise ResultFileError("cannot tell the weight width of this run: its metrics have no "
                               "hardware precision")
@@ -149,10 +148,8 @@ def weight_memory_points(summary: pd.DataFrame, metrics_files: Iterable[str | Pa
     acc_col = ACCURACY_COLUMNS[accuracy]
     group = group_rows(summary, dataset, variant, rf)
     files = index_by_run(metrics_files)
-    qbits = None
     kwargs = (baseline_metrics or {}).get("model_kwargs") or {}
-    if kwargs.get("quantized"):
-        qbits = int(kwargs["weight_bits"])
+    qbits = int(kwargs["weight_bits"]) if kwargs.get("quantized") else None
     rows = []
     for _, row in pruned_rows(group).iterrows():
         rid = row_run_id(row)
@@ -182,18 +179,11 @@ def plot_accuracy_vs_weight_bits(summary: pd.DataFrame, metrics_files: Iterable[
                                baseline_metrics)
     fig, ax = new_figure()
     base_acc = 100.0 * float(base[acc_col])
-    ax.axhspan((1.0 - tolerance) * base_acc, base_acc, color="#d62728", alpha=0.12, lw=0,
-               label=f"within {100 * tolerance:g}% relative accuracy loss")
-    ax.axhline(base_acc, color="#d62728", lw=0.8, ls=":")
+    tolerance_band(ax, base_acc, tolerance)
     for obj in objective_order(pts["objective"]):
         rows = pts[pts["objective"] == obj].sort_values(["weight_bits", "budget"])
-        st = objective_style(obj)
-        ax.plot(rows["weight_bits"] / 1000.0, 100.0 * rows["accuracy"], label=obj,
-                color=st["color"], marker=st["marker"], linestyle=st["linestyle"], alpha=0.9)
-        for xv, yv, b in zip(rows["weight_bits"] / 1000.0, 100.0 * rows["accuracy"],
-                             rows["budget"], strict=True):
-            ax.annotate(f"b{b:g}", (xv, yv), xytext=(3, 3), textcoords="offset points",
-                        fontsize=6, color=st["color"])
+        plot_series(ax, rows["weight_bits"] / 1000.0, 100.0 * rows["accuracy"], rows["budget"],
+                    obj)
     if not pts.empty:
         # the float baseline: the largest baseline memory among the runs (a layerwise+quant
         # run reports its float baseline, like every other objective)
@@ -205,13 +195,9 @@ def plot_accuracy_vs_weight_bits(summary: pd.DataFrame, metrics_files: Iterable[
                 va="center", transform=ax.transAxes, color="0.35")
     ax.set_xlabel("weight memory (kbit): non-zero weights x weight width")
     ax.set_ylabel(ACCURACY_LABELS[accuracy])
-    strategies = ", ".join(sorted(set(group["strategy"])))
-    ax.set_title(figure_title(
-        f"{dataset} / {variant} / RF {rf} ({strategies}): accuracy vs weight memory",
-        group["data_source"], ["estimate"]))
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, frameon=False, loc="best")
+    ax.set_title(group_title(dataset, variant, rf, "accuracy vs weight memory", group,
+                             ["estimate"]))
+    legend(ax, loc="best")
     return save_figure(fig, out_paths, dpi=dpi)
 
 

@@ -39,10 +39,13 @@ from rasp.plots.style import (
     TOLERANCE,
     describe_data_source,
     figure_title,
+    legend,
     new_figure,
     objective_order,
     objective_style,
+    plot_series,
     save_figure,
+    tolerance_band,
 )
 from rasp.plots.summary_table import (
     ACCURACY_COLUMNS,
@@ -60,7 +63,6 @@ RESOURCE_LABELS = {"dsp": "DSP48 blocks", "bram_18k": "BRAM_18K blocks", "lut": 
 RESOURCE_NAMES = {"dsp": "DSP", "bram_18k": "BRAM", "lut": "LUT", "ff": "FF"}
 
 
-
 class ResultFileError(ValueError):
     """A per-run result file is missing or lacks what a figure needs."""
 
@@ -69,11 +71,9 @@ class ResultFileError(ValueError):
 
 def index_by_run(paths: Iterable[str | Path]) -> dict[str, Path]:
     """Map run id (the parent directory's name) -> file path."""
-    out: dict[str, Path] = {}
-    for p in paths:
-        p = Path(p)
-        parse_run_id(p.parent.name)
-        out[p.parent.name] = p
+    out = {Path(p).parent.name: Path(p) for p in paths}
+    for rid in out:
+        parse_run_id(rid)  # raises RunIdError for a directory that is no run
     return out
 
 
@@ -90,23 +90,34 @@ RESOURCE_CSV_COLUMNS = ("layer", "dsp", "bram_18k", "lut", "ff")
 TOTAL_ROW = "total"
 
 
+def read_result_csv(path: str | Path, columns: Sequence[str], fix: str,
+                    lower: bool = False) -> pd.DataFrame:
+    """Read a result CSV that must have ``columns`` (names lower-cased first with
+    ``lower``); :class:`ResultFileError` when it is absent (``fix``: how to make it) or
+    lacks some."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultFileError(f"{path} does not exist: {fix}")
+    df = pd.read_csv(path)
+    if lower:
+        df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ResultFileError(f"{path} lacks columns {missing}; has {list(df.columns)}")
+    return df
+
+
 def read_resources(path: str | Path) -> pd.DataFrame:
     """Read an HLS run's ``resources.csv`` (one row per layer plus ``total``).
 
     Column names are lower-cased; resource columns are block counts (float, NaN when the
     source does not report them).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ResultFileError(f"{path} does not exist: run the HLS stage for this model")
-    df = pd.read_csv(path)
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = [c for c in RESOURCE_CSV_COLUMNS if c not in df.columns]
-    if missing:
-        raise ResultFileError(f"{path} lacks columns {missing}; has {list(df.columns)}")
+    df = read_result_csv(path, RESOURCE_CSV_COLUMNS, "run the HLS stage for this model",
+                         lower=True)
     df["layer"] = df["layer"].astype(str)
-    for c in RESOURCE_CSV_COLUMNS[1:]:
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    num = list(RESOURCE_CSV_COLUMNS[1:])
+    df[num] = df[num].apply(pd.to_numeric, errors="coerce").astype(float)
     return df
 
 
@@ -119,10 +130,6 @@ TRAJECTORY_COLUMNS = ("step", "budget_fraction", "val_accuracy", "accepted")
 SOLVER_COLUMNS = ("solver_method", "n_items", "solve_seconds", "gap")
 
 
-def _as_bool(col: pd.Series) -> pd.Series:
-    return col.astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
-
-
 def read_trajectory(path: str | Path) -> pd.DataFrame:
     """Read a pruning run's ``trajectory.csv`` (one row per schedule step).
 
@@ -130,18 +137,12 @@ def read_trajectory(path: str | Path) -> pd.DataFrame:
     turns ``accepted`` into bool.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ResultFileError(f"{path} does not exist: run the pruning rule for this model")
-    df = pd.read_csv(path)
-    missing = [c for c in TRAJECTORY_COLUMNS if c not in df.columns]
-    if missing:
-        raise ResultFileError(f"{path} lacks columns {missing}; has {list(df.columns)}")
+    df = read_result_csv(path, TRAJECTORY_COLUMNS, "run the pruning rule for this model")
     if df.empty:
         raise ResultFileError(f"{path} has no steps")
-    df = df.copy()
     df["target_percent"] = 100.0 * pd.to_numeric(df["budget_fraction"], errors="coerce")
     df["val_accuracy"] = pd.to_numeric(df["val_accuracy"], errors="coerce")
-    df["accepted"] = _as_bool(df["accepted"])
+    df["accepted"] = df["accepted"].astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
     return df
 
 
@@ -150,22 +151,29 @@ def read_metrics(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ResultFileError(f"{path} does not exist")
-    with path.open(encoding="utf-8") as fh:
-        return json.load(fh)
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # ----------------------------------------------------------------------------- helpers
 
-def _group_title(dataset: str, variant: str, rf: int, what: str, group: pd.DataFrame) -> str:
+def group_title(dataset: str, variant: str, rf: int, what: str, group: pd.DataFrame,
+                resource_sources: Sequence[str] | None = None) -> str:
+    """Figure title of one group: names its strategies, data and resource sources (those
+    of ``group`` unless ``resource_sources`` are given)."""
     strategies = ", ".join(sorted(set(group["strategy"])))
     return figure_title(f"{dataset} / {variant} / RF {rf} ({strategies}): {what}",
-                        group["data_source"], group["resource_source"])
+                        group["data_source"],
+                        group["resource_source"] if resource_sources is None else resource_sources)
 
 
-def _legend(ax, **kw) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, frameon=False, **kw)
+def _fig_legend(fig, axes, title: str) -> None:
+    """One legend right of the figure with every label of ``axes`` once (first handle)."""
+    seen = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen), loc="outside right center", frameon=False,
+               title=title)
 
 
 def _note(ax, text: str) -> None:
@@ -183,10 +191,6 @@ def _interval(rows: pd.DataFrame, acc_col: str):
             (rows[hi_col] - rows[acc_col]).fillna(0).to_numpy())
 
 
-def _level(group: pd.DataFrame) -> float:
-    return float(group["confidence"].iloc[0]) if "confidence" in group else 0.95
-
-
 def split_fabric(rows: pd.DataFrame, resource: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows drawn on the ``resource`` axis, fabric designs left out of it). On the DSP
     axis a design with 0 DSP that still multiplies (its products in LUTs) is not free,
@@ -200,12 +204,9 @@ def split_fabric(rows: pd.DataFrame, resource: str) -> tuple[pd.DataFrame, pd.Da
 def _models_to_compare(group: pd.DataFrame, tolerance: float, select_by: str,
                        accuracy: str) -> list[tuple[str, pd.Series]]:
     """Baseline plus the best pruned model within tolerance of each objective."""
-    base = the_baseline(group)
     best = select_best(group, tolerance, select_by, accuracy)
-    out = [("baseline", base)]
-    for _, r in best.iterrows():
-        out.append((f"{r['objective']} b{r['budget']:g}", r))
-    return out
+    return [("baseline", the_baseline(group))] + [
+        (f"{r['objective']} b{r['budget']:g}", r) for _, r in best.iterrows()]
 
 
 # ----------------------------------------------------------------------------- figures
@@ -225,11 +226,8 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
     base = the_baseline(group)
     fig, ax = new_figure()
     base_acc = 100.0 * base[acc_col]
-    ax.axhspan((1.0 - tolerance) * base_acc, base_acc, color="#d62728", alpha=0.12, lw=0,
-               label=f"within {100 * tolerance:g}% relative accuracy loss")
-    ax.axhline(base_acc, color="#d62728", lw=0.8, ls=":")
-    pr = pruned_rows(group)
-    pr, fabric = split_fabric(pr, resource)
+    tolerance_band(ax, base_acc, tolerance)
+    pr, fabric = split_fabric(pruned_rows(group), resource)
     skipped = 0
     for obj in objective_order(pr["objective"]):
         rows = pr[pr["objective"] == obj].dropna(subset=[resource, acc_col])
@@ -237,18 +235,12 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
         if rows.empty:
             continue
         rows = rows.sort_values([resource, "budget"])
-        st = objective_style(obj)
-        ax.plot(rows[resource], 100.0 * rows[acc_col], label=obj, color=st["color"],
-                marker=st["marker"], linestyle=st["linestyle"], alpha=0.9)
+        st = plot_series(ax, rows[resource], 100.0 * rows[acc_col], rows["budget"], obj)
         low, high = _interval(rows, acc_col)
         if low is not None:
             ax.errorbar(rows[resource], 100.0 * rows[acc_col],
                         yerr=[100.0 * low, 100.0 * high], fmt="none",
                         ecolor=st["color"], elinewidth=0.8, capsize=2, alpha=0.8)
-        for xv, yv, b in zip(rows[resource], 100.0 * rows[acc_col], rows["budget"],
-                             strict=True):
-            ax.annotate(f"b{b:g}", (xv, yv), xytext=(3, 3), textcoords="offset points",
-                        fontsize=6, color=st["color"])
     ax.plot([base[resource]], [base_acc], label="baseline (unpruned)", **BASELINE_STYLE)
     low, high = _interval(group.loc[[base.name]], acc_col)
     if low is not None:
@@ -272,11 +264,12 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
     title = f"accuracy vs {RESOURCE_NAMES[resource]}"
     n_seeds = int(group["n_seeds"].max()) if "n_seeds" in group else 1
     if acc_col == "accuracy_torch" and n_seeds > 1:
-        title += f" (mean of {n_seeds} seeds, {_level(group):.0%} t-interval bars)"
+        level = float(group["confidence"].iloc[0]) if "confidence" in group else 0.95
+        title += f" (mean of {n_seeds} seeds, {level:.0%} t-interval bars)"
     if skipped:
         title += f" ({skipped} model(s) without {acc_col} not shown)"
-    ax.set_title(_group_title(dataset, variant, rf, title, group))
-    _legend(ax, loc="best")
+    ax.set_title(group_title(dataset, variant, rf, title, group))
+    legend(ax, loc="best")
     return save_figure(fig, out_paths, dpi=dpi)
 
 
@@ -329,14 +322,8 @@ def plot_layer_resources(summary: pd.DataFrame, resources_files: Iterable[str | 
         ax.set_title(RESOURCE_NAMES[res])
         if bottom.max() == 0:
             _note(ax, f"0 {RESOURCE_LABELS[res]}\nin every model")
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="outside right center", frameon=False, title="layer")
-    fig.suptitle(_group_title(dataset, variant, rf,
+    _fig_legend(fig, axes, "layer")
+    fig.suptitle(group_title(dataset, variant, rf,
                               f"per-layer resources, baseline vs best pruned "
                               f"(<= {100 * tolerance:g}% loss)", group), fontsize=9)
     return save_figure(fig, out_paths, dpi=dpi)
@@ -373,7 +360,7 @@ def plot_trajectories(summary: pd.DataFrame, trajectory_files: Iterable[str | Pa
     if not files:
         raise ResultFileError(f"no trajectory.csv given for {dataset}/{variant} RF {rf}")
     mfiles = [p for k, p in index_by_run(metrics_files).items() if k in files]
-    base = _baseline_validation(mfiles) if mfiles else None
+    base = _baseline_validation(mfiles)
     fig, ax = new_figure()
     if base is not None:
         base_val, rtol = 100.0 * base[0], base[1]
@@ -418,10 +405,9 @@ def plot_trajectories(summary: pd.DataFrame, trajectory_files: Iterable[str | Pa
         ax.plot([], [], linestyle="none", marker="o", markerfacecolor="white",
                 markeredgecolor="0.3", label="step rejected (validation accuracy below rtol)")
     # Trajectories are measured with the hardware model, whatever the HLS stage used.
-    title = figure_title(f"{dataset} / {variant} / RF {rf}: pruning trajectories "
-                         "(every schedule step)", group["data_source"], ["estimate"])
-    ax.set_title(title)
-    _legend(ax, loc="lower left")
+    ax.set_title(figure_title(f"{dataset} / {variant} / RF {rf}: pruning trajectories "
+                              "(every schedule step)", group["data_source"], ["estimate"]))
+    legend(ax, loc="lower left")
     return save_figure(fig, out_paths, dpi=dpi)
 
 
@@ -439,8 +425,8 @@ def read_solver_rows(trajectory_files: Iterable[str | Path]) -> pd.DataFrame:
         if not set(SOLVER_COLUMNS) <= set(traj.columns):
             continue
         t = traj[list(SOLVER_COLUMNS)].copy()
-        for c in ("n_items", "solve_seconds", "gap"):
-            t[c] = pd.to_numeric(t[c], errors="coerce")
+        num = ["n_items", "solve_seconds", "gap"]
+        t[num] = t[num].apply(pd.to_numeric, errors="coerce")
         t = t.dropna(subset=["n_items", "solve_seconds"])
         t = t[t["solver_method"].notna() & (t["n_items"] > 0)]
         if t.empty:
@@ -471,13 +457,7 @@ FAMILY_TITLES = {
 
 def read_knapsack_benchmark(path: str | Path) -> pd.DataFrame:
     """Read the knapsack benchmark CSV: family, method, n_items, seconds, gap (fraction)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ResultFileError(f"{path} does not exist: run benchmarks/knapsack_benchmark.py")
-    df = pd.read_csv(path)
-    missing = [c for c in BENCHMARK_COLUMNS if c not in df.columns]
-    if missing:
-        raise ResultFileError(f"{path} lacks columns {missing}; has {list(df.columns)}")
+    df = read_result_csv(path, BENCHMARK_COLUMNS, "run benchmarks/knapsack_benchmark.py")
     df = df[df["status"].astype(str) != "skipped"]
     out = pd.DataFrame({
         "family": df["family"].astype(str), "method": df["method"].astype(str),
@@ -540,13 +520,7 @@ def plot_knapsack(out_paths: Sequence[str | Path], benchmark: pd.DataFrame | Non
         ax_g.set_ylabel("relative optimality gap (%)")
     for ax in axes[-1]:
         ax.set_xlabel("items in the knapsack (structures)")
-    handles, labels = [], []
-    for ax in axes.ravel():
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="outside right center", frameon=False, title="method")
+    _fig_legend(fig, axes.ravel(), "method")
     origins = []
     if benchmark is not None and not benchmark.empty:
         origins.append("synthetic benchmark instances (lines, median over repeats)")
@@ -580,16 +554,13 @@ def plot_class_auc(summary: pd.DataFrame, metrics_files: Iterable[str | Path],
     """
     group = group_rows(summary, dataset, variant, rf)
     files = index_by_run(metrics_files)
-    models = _models_to_compare(group, tolerance, select_by, accuracy)
     aucs = []
-    for label, row in models:
-        if label == "baseline":
-            aucs.append((label, class_auc(read_metrics(baseline_metrics))))
-            continue
+    for label, row in _models_to_compare(group, tolerance, select_by, accuracy):
         rid = row_run_id(row)
-        if rid not in files:
+        if label != "baseline" and rid not in files:
             raise ResultFileError(f"no metrics.json given for run {rid} of {dataset}/{variant}")
-        aucs.append((label, class_auc(read_metrics(files[rid]))))
+        path = baseline_metrics if label == "baseline" else files[rid]
+        aucs.append((label, class_auc(read_metrics(path))))
     classes = list(aucs[0][1])
     fig, ax = new_figure(width=max(6.4, 1.2 * len(classes) + 2))
     width = 0.8 / len(aucs)
@@ -607,9 +578,9 @@ def plot_class_auc(summary: pd.DataFrame, metrics_files: Iterable[str | Path],
     ax.set_xlabel("class (one vs rest)")
     ax.set_ylabel("ROC AUC (test set)")
     ax.set_ylim(max(0.0, lo - 0.05), 1.0)
-    ax.set_title(_group_title(dataset, variant, rf, "ROC AUC per class, baseline vs best "
-                              f"pruned (<= {100 * tolerance:g}% loss)", group))
-    _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(group_title(dataset, variant, rf, "ROC AUC per class, baseline vs best "
+                             f"pruned (<= {100 * tolerance:g}% loss)", group))
+    legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return save_figure(fig, out_paths, dpi=dpi)
 
 

@@ -100,15 +100,13 @@ def objective_style(objective: str) -> dict[str, str]:
 def objective_order(objectives: Iterable[str]) -> list[str]:
     """Objectives in the canonical legend order (known ones first, then alphabetical)."""
     known = list(OBJECTIVE_STYLE)
-    uniq = sorted(set(objectives), key=lambda o: (known.index(o) if o in known else len(known), o))
-    return uniq
+    return sorted(set(objectives), key=lambda o: (known.index(o) if o in known else len(known), o))
 
 
 def describe_data_source(sources: Iterable[str]) -> str:
     """``'pythia (Pythia 8 stand-in)'`` style label of one or more data sources."""
-    out = []
-    for s in sorted({str(s) for s in sources}):
-        out.append(f"{s} ({STAND_IN_SOURCES[s]})" if s in STAND_IN_SOURCES else s)
+    out = [f"{s} ({STAND_IN_SOURCES[s]})" if s in STAND_IN_SOURCES else s
+           for s in sorted({str(s) for s in sources})]
     return " + ".join(out) if out else "unknown"
 
 
@@ -134,8 +132,33 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None,
     plt.rcParams.update(PAPER_RC)
     w = width if width is not None else 6.4 if ncols == 1 else 3.6 * ncols
     h = height if height is not None else 4.2 if nrows == 1 else 3.2 * nrows
-    fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), squeeze=True, layout="constrained")
-    return fig, axes
+    return plt.subplots(nrows, ncols, figsize=(w, h), squeeze=True, layout="constrained")
+
+
+def legend(ax, **kw) -> None:
+    """A frameless legend of ``ax``, drawn only when something is labelled."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, frameon=False, **kw)
+
+
+def tolerance_band(ax, base_acc: float, tolerance: float) -> None:
+    """Shade accuracies (%) within relative loss ``tolerance`` (fraction) below ``base_acc``."""
+    ax.axhspan((1.0 - tolerance) * base_acc, base_acc, color="#d62728", alpha=0.12, lw=0,
+               label=f"within {100 * tolerance:g}% relative accuracy loss")
+    ax.axhline(base_acc, color="#d62728", lw=0.8, ls=":")
+
+
+def plot_series(ax, x, y, budgets, objective: str) -> dict[str, str]:
+    """One objective's line, each point annotated with its budget (``b10``: % of the
+    baseline resource); returns the objective's style."""
+    st = objective_style(objective)
+    ax.plot(x, y, label=objective, color=st["color"], marker=st["marker"],
+            linestyle=st["linestyle"], alpha=0.9)
+    for xv, yv, b in zip(x, y, budgets, strict=True):
+        ax.annotate(f"b{b:g}", (xv, yv), xytext=(3, 3), textcoords="offset points",
+                    fontsize=6, color=st["color"])
+    return st
 
 
 def save_figure(fig: Figure, paths: Sequence[str | Path], dpi: int = DPI) -> list[Path]:

@@ -7,13 +7,10 @@ the baseline resource. Accuracies are fractions in [0, 1]; resources are counts 
 blocks (DSP48, BRAM_18K, LUT, FF); latency is in clock cycles.
 
 For every (dataset, variant, precision, reuse factor) the table lists the baseline and,
-per objective, the *best pruned model within tolerance*: among the models whose test
-accuracy is at least ``(1 - tolerance) x`` the baseline's (relative loss <= tolerance),
-the one using the fewest blocks of the selection resource (``dsp``, ``bram_18k`` or
-``dsp+bram`` = sum of the two fractions of the baseline), ties broken by fewer LUTs, the
-other resource and then higher accuracy; 0-DSP designs that multiply in fabric only win
-on fewer LUTs (the one rule of :mod:`rasp.results`, shared with the HLS stage). Reductions are ``100 x (1 - pruned / baseline)``
-in percent, against the baseline at the same reuse factor.
+per objective, the *best pruned model within tolerance* (relative accuracy loss <=
+tolerance; the one rule of :mod:`rasp.results`, shared with the HLS stage). Reductions
+are ``100 x (1 - pruned / baseline)`` in percent, against the baseline at the same reuse
+factor.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from rasp import results, stats
@@ -32,19 +28,13 @@ from rasp.plots.style import (
     describe_resource_source,
     objective_order,
 )
-from rasp.results import SUMMARY_COLUMNS
+from rasp.results import BASELINE, SUMMARY_COLUMNS
 
-#: Value of ``objective`` that marks an unpruned baseline row.
-BASELINE = "baseline"
 #: Keys identifying one comparison group (one table section, one set of figures).
 GROUP_KEYS = ("dataset", "variant", "precision", "reuse_factor")
 #: Accuracy kinds: which summary column a figure or the table reads.
 ACCURACY_COLUMNS = {"torch": "accuracy_torch", "csim": "accuracy_csim"}
 ACCURACY_LABELS = {"torch": "test accuracy (%)", "csim": "C-simulation test accuracy (%)"}
-#: Allowed selection resources for the best pruned model.
-SELECT_BY = results.SELECT_BY
-#: Relative-loss mask (re-exported from :mod:`rasp.results`).
-within_tolerance = results.within_tolerance
 
 
 class SummaryError(ValueError):
@@ -65,14 +55,16 @@ def load_summary(path: str | Path, tolerance: float | None = None,
     if not path.is_file():
         raise SummaryError(f"{path} does not exist: run the HLS stage first (rule producing "
                            "results/summary.csv)")
-    df = pd.read_csv(path)
-    return seed_means(normalise_summary(df, str(path)), tolerance, confidence, accuracy)
+    return seed_means(normalise_summary(pd.read_csv(path), str(path)), tolerance, confidence,
+                      accuracy)
 
 
-#: Columns replaced by their mean over seed replicates in :func:`seed_means`.
+#: Columns replaced by their mean over seed replicates in :func:`seed_means`, and the
+#: columns of :func:`rasp.stats.aggregate_summary` holding those means.
 MEAN_COLUMNS = ("accuracy_torch", "baseline_accuracy", "dsp", "bram_18k", "lut", "ff",
                 "latency_cycles", "multipliers", "baseline_dsp", "baseline_bram_18k",
                 "dsp_reduction", "bram_reduction", "solve_seconds")
+_MEANS = {c: {"accuracy_torch": "accuracy_mean"}.get(c, f"{c}_mean") for c in MEAN_COLUMNS}
 
 
 def seed_means(summary: pd.DataFrame, tolerance: float | None = None,
@@ -101,15 +93,12 @@ def seed_means(summary: pd.DataFrame, tolerance: float | None = None,
     for _, row in first.iterrows():
         a = keyed.loc[tuple(row[k] for k in stats.POINT_KEYS)]
         row = row.copy()
-        for col in MEAN_COLUMNS:
-            mean_col = {"accuracy_torch": "accuracy_mean",
-                        "baseline_accuracy": "baseline_accuracy_mean"}.get(col, f"{col}_mean")
+        for col, mean_col in _MEANS.items():
             if col in row.index and mean_col in a.index:
                 row[col] = a[mean_col]
         row["n_seeds"] = int(a["n_seeds"])
-        row["accuracy_torch_sem"] = a["accuracy_sem"]
-        row["accuracy_torch_ci_low"] = a["accuracy_ci_low"]
-        row["accuracy_torch_ci_high"] = a["accuracy_ci_high"]
+        for part in ("sem", "ci_low", "ci_high"):
+            row[f"accuracy_torch_{part}"] = a[f"accuracy_{part}"]
         row["confidence"] = float(confidence)
         if tolerance is not None and accuracy == "torch":
             row["within_tolerance"] = bool(a["within_tolerance"])
@@ -138,16 +127,11 @@ def normalise_summary(df: pd.DataFrame, name: str = "summary") -> pd.DataFrame:
     for col in num:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     for col in ("accuracy_torch", "accuracy_csim", "baseline_accuracy"):
-        vals = df[col].dropna()
-        if ((vals < 0) | (vals > 1)).any():
+        bad = df[col][(df[col] < 0) | (df[col] > 1)]
+        if len(bad):
             raise SummaryError(f"{name}: column {col} must hold fractions in [0, 1], found "
-                               f"{vals[(vals < 0) | (vals > 1)].iloc[0]!r}")
+                               f"{bad.iloc[0]!r}")
     return df
-
-
-def baseline_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """The unpruned baseline rows."""
-    return summary[summary["objective"] == BASELINE]
 
 
 def pruned_rows(summary: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +153,7 @@ def group_rows(summary: pd.DataFrame, dataset: str, variant: str,
 
 def the_baseline(group: pd.DataFrame) -> pd.Series:
     """The single baseline row of a group (clear error when absent or duplicated)."""
-    base = baseline_rows(group)
+    base = group[group["objective"] == BASELINE]
     key = {k: sorted(set(group[k])) for k in GROUP_KEYS}
     if len(base) == 0:
         raise SummaryError(f"no baseline row (objective == {BASELINE!r}) for {key}: the "
@@ -186,14 +170,11 @@ def reduction_percent(value: float, baseline: float) -> float:
     return 100.0 * (1.0 - float(value) / float(baseline))
 
 
-def _rule_frame(rows: pd.DataFrame, acc_col: str) -> pd.DataFrame:
+def _rule_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """Summary rows as the best-model rule reads them (``multipliers`` NaN when an older
     summary.csv lacks it: such designs are then never treated as fabric designs)."""
-    out = rows.copy()
-    if "multipliers" not in out.columns:
-        out["multipliers"] = math.nan
-    out["multipliers"] = pd.to_numeric(out["multipliers"], errors="coerce")
-    return out
+    return rows.assign(multipliers=pd.to_numeric(rows.get("multipliers", math.nan),
+                                                 errors="coerce"))
 
 
 def select_best(group: pd.DataFrame, tolerance: float, select_by: str = "dsp",
@@ -210,7 +191,7 @@ def select_best(group: pd.DataFrame, tolerance: float, select_by: str = "dsp",
         raise SummaryError(f"baseline of {base['dataset']}/{base['variant']} RF "
                            f"{base['reuse_factor']} has no {acc_col}: set figures.accuracy to "
                            "'torch' or simulate the baseline")
-    pr = _rule_frame(pruned_rows(group), acc_col)
+    pr = _rule_frame(pruned_rows(group))
     if "within_tolerance" in pr.columns:
         decided_at = set(pr["tolerance"].dropna())
         if decided_at - {float(tolerance)} or accuracy != "torch":
@@ -218,11 +199,9 @@ def select_best(group: pd.DataFrame, tolerance: float, select_by: str = "dsp",
                 f"the summary's within_tolerance was decided at tolerance {sorted(decided_at)} "
                 f"on torch accuracy; asked for {tolerance} on {accuracy}: load it with "
                 "load_summary(path, tolerance) of the same tolerance")
-    picks = []
-    for _objective, rows in pr.groupby("objective", sort=False):
-        label = results.select_best(rows, base, tolerance, select_by, acc_col)
-        if label is not None:
-            picks.append(group.loc[label])
+    labels = [results.select_best(rows, base, tolerance, select_by, acc_col)
+              for _, rows in pr.groupby("objective", sort=False)]
+    picks = [group.loc[label] for label in labels if label is not None]
     if not picks:
         return group.iloc[0:0]
     best = pd.DataFrame(picks)
@@ -234,8 +213,7 @@ def best_overall(best: pd.DataFrame, group: pd.DataFrame, select_by: str,
                  accuracy: str = "torch") -> pd.Series | None:
     """The single best model among the per-objective picks (same rule)."""
     acc_col = ACCURACY_COLUMNS[accuracy]
-    order = results.rank_models(_rule_frame(best, acc_col), select_by, acc_col,
-                                the_baseline(group))
+    order = results.rank_models(_rule_frame(best), select_by, acc_col, the_baseline(group))
     return best.loc[order[0]] if order else None
 
 
@@ -253,17 +231,14 @@ def build_table(summary: pd.DataFrame, tolerance: float,
     """
     acc_col = ACCURACY_COLUMNS[accuracy]
     records = []
-    groups = summary.groupby(list(GROUP_KEYS), sort=True)
-    for _key, group in groups:
+    for _key, group in summary.groupby(list(GROUP_KEYS), sort=True):
         dataset = group["dataset"].iloc[0]
         sel = select_by if isinstance(select_by, str) else select_by.get(dataset, "dsp")
         base = the_baseline(group)
         best = select_best(group, tolerance, sel, accuracy)
         top = best_overall(best, group, sel, accuracy)
-        rows = [(base, "baseline")] + [(r, "pruned") for _, r in best.iterrows()]
-        for row, kind in rows:
-            rec = {k: row[k] for k in GROUP_KEYS}
-            rec.update(
+        for row, kind in [(base, "baseline")] + [(r, "pruned") for _, r in best.iterrows()]:
+            records.append({k: row[k] for k in GROUP_KEYS} | dict(
                 strategy=row["strategy"], data_source=row["data_source"],
                 resource_source=row["resource_source"], model=kind,
                 objective="" if kind == "baseline" else row["objective"],
@@ -274,40 +249,28 @@ def build_table(summary: pd.DataFrame, tolerance: float,
                 dsp=row["dsp"], multipliers=row.get("multipliers", math.nan),
                 bram_18k=row["bram_18k"], lut=row["lut"], ff=row["ff"],
                 latency_cycles=row["latency_cycles"],
-                dsp_reduction=reduction_percent(row["dsp"], base["dsp"]),
-                bram_reduction=reduction_percent(row["bram_18k"], base["bram_18k"]),
-                lut_reduction=reduction_percent(row["lut"], base["lut"]),
-                ff_reduction=reduction_percent(row["ff"], base["ff"]),
+                **{f"{name}_reduction": reduction_percent(row[col], base[col])
+                   for name, col in (("dsp", "dsp"), ("bram", "bram_18k"), ("lut", "lut"),
+                                     ("ff", "ff"))},
                 best=top is not None and kind == "pruned" and row.name == top.name,
                 select_by=sel,
-            )
-            records.append(rec)
+            ))
     return pd.DataFrame.from_records(records)
 
 
 def missing_objectives(summary: pd.DataFrame, table: pd.DataFrame) -> dict[tuple, list[str]]:
     """Per group, the objectives that were run but have no model within tolerance."""
-    out = {}
-    for key, group in summary.groupby(list(GROUP_KEYS), sort=True):
-        ran = set(pruned_rows(group)["objective"])
-        mask = np.ones(len(table), dtype=bool)
-        for k, v in zip(GROUP_KEYS, key, strict=True):
-            mask &= (table[k] == v).to_numpy()
-        have = set(table.loc[mask & (table["model"] == "pruned").to_numpy(), "objective"])
-        out[key] = objective_order(ran - have)
-    return out
+    picked = table[table["model"] == "pruned"]
+    have = {key: set(rows["objective"]) for key, rows in picked.groupby(list(GROUP_KEYS))}
+    return {key: objective_order(set(pruned_rows(group)["objective"]) - have.get(key, set()))
+            for key, group in summary.groupby(list(GROUP_KEYS), sort=True)}
 
 
-def _fmt(value: float, digits: int = 0, signed: bool = False) -> str:
+def _fmt(value: float, digits: int = 0) -> str:
     """Number for a table cell; an en dash for missing values."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    fmt = f"{{:{'+' if signed else ''}.{digits}f}}"
-    return fmt.format(value)
-
-
-def _fmt_budget(budget: float) -> str:
-    return "–" if pd.isna(budget) else f"{budget:g}"
+    return f"{value:.{digits}f}"
 
 
 TABLE_HEADER = (
@@ -351,17 +314,13 @@ def render_markdown(table: pd.DataFrame, summary: pd.DataFrame, tolerance: float
             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(TABLE_HEADER))) + "|",
         ]
         for _, r in sec.iterrows():
-            name = r["model"]
-            if r["best"]:
-                name = f"**{name}**"
             cells = [
-                name, r["objective"] or "–", _fmt_budget(r["budget"]),
-                _fmt(r["accuracy"], 2), _fmt(r["relative_loss"], 2),
-                _fmt(r["accuracy_csim"], 2), _fmt(r["dsp"]), _fmt(r["multipliers"]),
-                _fmt(r["bram_18k"]),
-                _fmt(r["lut"]), _fmt(r["ff"]), _fmt(r["latency_cycles"]),
-                _fmt(r["dsp_reduction"], 1), _fmt(r["bram_reduction"], 1),
-                _fmt(r["lut_reduction"], 1), _fmt(r["ff_reduction"], 1),
+                f"**{r['model']}**" if r["best"] else r["model"], r["objective"] or "–",
+                "–" if pd.isna(r["budget"]) else f"{r['budget']:g}",
+                *(_fmt(r[c], 2) for c in ("accuracy", "relative_loss", "accuracy_csim")),
+                *(_fmt(r[c]) for c in ("dsp", "multipliers", "bram_18k", "lut", "ff",
+                                       "latency_cycles")),
+                *(_fmt(r[f"{c}_reduction"], 1) for c in ("dsp", "bram", "lut", "ff")),
             ]
             lines.append("| " + " | ".join(cells) + " |")
         gone = missing.get(key, [])

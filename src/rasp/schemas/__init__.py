@@ -84,12 +84,8 @@ def defaults(section: str, *keys: str) -> dict[str, Any]:
     """``{property: default}`` of the properties at ``keys`` of ``section`` that declare one
     (deep copies: a mutable default is never shared)."""
     schema, path = subschema(section, *keys)
-    out = {}
-    for key, sub in schema.get("properties", {}).items():
-        resolved, _ = _resolve(sub, path)
-        if "default" in resolved:
-            out[key] = copy.deepcopy(resolved["default"])
-    return out
+    resolved = {key: _resolve(sub, path)[0] for key, sub in schema.get("properties", {}).items()}
+    return {key: copy.deepcopy(r["default"]) for key, r in resolved.items() if "default" in r}
 
 
 def default(section: str, *keys: str) -> Any:
