@@ -26,11 +26,6 @@ def current_umask() -> int:
     return mask
 
 
-def _publish(tmp: str, path: Path) -> None:
-    os.chmod(tmp, 0o666 & ~current_umask())
-    os.replace(tmp, path)
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[str]:
     """Yield a temporary file name next to ``path``; rename it over ``path`` on success.
@@ -47,7 +42,8 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
-        _publish(tmp, path)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -97,6 +93,4 @@ def write_json_atomic(path: str | Path, obj: Any, *, sort_keys: bool = False,
     path. Every JSON result of the workflow goes through here."""
     text = json.dumps(json_safe(obj, inf_as_text), indent=2, sort_keys=sort_keys,
                       allow_nan=False)
-    with atomic_open(path, "w") as fh:
-        fh.write(text + "\n")
-    return Path(path)
+    return write_text_atomic(path, text + "\n")

@@ -73,65 +73,49 @@ def _check_bits(name: str, value: int, low: int = 2, high: int = 32) -> int:
     return int(value)
 
 
-class _QuantFactory:
-    """Creates Brevitas layers with power-of-two quantisers of the configured bit widths."""
+class _Layers:
+    """Makes the layers of a model from its ``model_kwargs``: plain PyTorch layers, or, when
+    ``quantized``, Brevitas layers with power-of-two quantisers of the configured bit widths."""
 
-    def __init__(self, weight_bits: int, act_bits: int, input_bits: int, bias_bits: int):
-        from brevitas import nn as qnn
-        from brevitas.quant import IntBias
-        from brevitas.quant.fixed_point import (
-            Int8ActPerTensorFixedPoint,
-            Int8WeightPerTensorFixedPoint,
-            Uint8ActPerTensorFixedPoint,
-        )
+    def __init__(self, model_kwargs: dict[str, Any]):
+        self.k = model_kwargs
+        if model_kwargs["quantized"]:
+            from brevitas import nn as qnn
+            from brevitas.quant import IntBias, fixed_point
 
-        self.qnn = qnn
-        self.weight_quant = Int8WeightPerTensorFixedPoint
-        self.input_quant = Int8ActPerTensorFixedPoint
-        self.relu_quant = Uint8ActPerTensorFixedPoint
-        self.bias_quant = IntBias
-        self.weight_bits = weight_bits
-        self.act_bits = act_bits
-        self.input_bits = input_bits
-        self.bias_bits = bias_bits
+            self.qnn = qnn
+            self.fp = fixed_point
+            self.bias_quant = IntBias
 
-    def input(self, signed: bool = True) -> nn.Module:
-        return self.qnn.QuantIdentity(
-            act_quant=self.input_quant if signed else self.relu_quant,
-            bit_width=self.input_bits,
-            return_quant_tensor=True,
-        )
+    def input(self, signed: bool) -> nn.Module:
+        """Input quantiser (quantised models only)."""
+        act_quant = (self.fp.Int8ActPerTensorFixedPoint if signed
+                     else self.fp.Uint8ActPerTensorFixedPoint)
+        return self.qnn.QuantIdentity(act_quant=act_quant, bit_width=self.k["input_bits"],
+                                      return_quant_tensor=True)
 
     def relu(self) -> nn.Module:
-        return self.qnn.QuantReLU(
-            act_quant=self.relu_quant, bit_width=self.act_bits, return_quant_tensor=True
-        )
+        if not self.k["quantized"]:
+            return nn.ReLU()
+        return self.qnn.QuantReLU(act_quant=self.fp.Uint8ActPerTensorFixedPoint,
+                                  bit_width=self.k["act_bits"], return_quant_tensor=True)
 
-    def _bias_kwargs(self, bias: bool) -> dict[str, Any]:
-        if not bias:
-            return {"bias": False}
-        return {"bias": True, "bias_quant": self.bias_quant, "bias_bit_width": self.bias_bits}
+    def _weight_quant(self) -> dict[str, Any]:
+        return {"weight_quant": self.fp.Int8WeightPerTensorFixedPoint,
+                "weight_bit_width": self.k["weight_bits"], "return_quant_tensor": False}
 
-    def linear(self, n_in: int, n_out: int, bias: bool) -> nn.Module:
-        return self.qnn.QuantLinear(
-            n_in,
-            n_out,
-            weight_quant=self.weight_quant,
-            weight_bit_width=self.weight_bits,
-            return_quant_tensor=False,
-            **self._bias_kwargs(bias),
-        )
+    def linear(self, n_in: int, n_out: int) -> nn.Module:
+        """Dense layer with a bias."""
+        if not self.k["quantized"]:
+            return nn.Linear(n_in, n_out)
+        return self.qnn.QuantLinear(n_in, n_out, bias=True, bias_quant=self.bias_quant,
+                                    bias_bit_width=self.k["bias_bits"], **self._weight_quant())
 
-    def conv(self, c_in: int, c_out: int, kernel: int, bias: bool) -> nn.Module:
-        return self.qnn.QuantConv2d(
-            c_in,
-            c_out,
-            kernel,
-            weight_quant=self.weight_quant,
-            weight_bit_width=self.weight_bits,
-            return_quant_tensor=False,
-            **self._bias_kwargs(bias),
-        )
+    def conv(self, c_in: int, c_out: int) -> nn.Module:
+        """3x3 convolution without a bias."""
+        if not self.k["quantized"]:
+            return nn.Conv2d(c_in, c_out, 3, bias=False)
+        return self.qnn.QuantConv2d(c_in, c_out, 3, bias=False, **self._weight_quant())
 
 
 class _RaspModel(nn.Module):
@@ -148,9 +132,7 @@ class _RaspModel(nn.Module):
             self.softmax = nn.Softmax(dim=1)
 
     def _finish(self, x: torch.Tensor) -> torch.Tensor:
-        if self.output_softmax:
-            return self.softmax(x)
-        return x
+        return self.softmax(x) if self.output_softmax else x
 
     #: (weight layer, BatchNorm) pairs that :func:`fold_batchnorm` fuses.
     bn_pairs: tuple[tuple[str, str], ...] = ()
@@ -194,17 +176,13 @@ class JetMLP(_RaspModel):
         super().__init__(kwargs, quantized, output_softmax)
         widths = [int(n_features), *hidden, int(n_classes)]
         self.n_hidden = len(hidden)
-        factory = _factory(kwargs)
-        if factory is not None:
-            self.quant_in = factory.input()
+        layers = _Layers(kwargs)
+        if self.quantized:
+            self.quant_in = layers.input(signed=True)
         for i in range(len(widths) - 1):
-            if factory is None:
-                layer = nn.Linear(widths[i], widths[i + 1])
-            else:
-                layer = factory.linear(widths[i], widths[i + 1], bias=True)
-            setattr(self, f"fc{i + 1}", layer)
+            setattr(self, f"fc{i + 1}", layers.linear(widths[i], widths[i + 1]))
             if i < len(hidden):
-                setattr(self, f"relu{i + 1}", nn.ReLU() if factory is None else factory.relu())
+                setattr(self, f"relu{i + 1}", layers.relu())
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -275,33 +253,22 @@ class SvhnCNN(_RaspModel):
         if size < 1:
             raise ValueError(f"image_size={image_size} is too small for three conv+pool blocks")
         flat = size * size * filters[-1]
-        factory = _factory(kwargs)
-        if factory is not None:
-            self.quant_in = factory.input(signed=False)  # pixels are in [0, 1]
+        layers = _Layers(kwargs)
+        if self.quantized:
+            self.quant_in = layers.input(signed=False)  # pixels are in [0, 1]
         channels = [int(in_channels), *filters]
         for i in range(3):
-            conv = (
-                nn.Conv2d(channels[i], channels[i + 1], 3, bias=False)
-                if factory is None
-                else factory.conv(channels[i], channels[i + 1], 3, bias=False)
-            )
-            setattr(self, f"conv{i + 1}", conv)
+            setattr(self, f"conv{i + 1}", layers.conv(channels[i], channels[i + 1]))
             setattr(self, f"bn{i + 1}", nn.BatchNorm2d(channels[i + 1]))
-            setattr(self, f"relu{i + 1}", nn.ReLU() if factory is None else factory.relu())
+            setattr(self, f"relu{i + 1}", layers.relu())
             setattr(self, f"pool{i + 1}", nn.MaxPool2d(2))
         self.flatten = nn.Flatten()
         widths = [flat, *dense, int(n_classes)]
         for i in range(3):
-            has_bn = i < 2
-            layer = (
-                nn.Linear(widths[i], widths[i + 1])
-                if factory is None
-                else factory.linear(widths[i], widths[i + 1], bias=True)
-            )
-            setattr(self, f"fc{i + 1}", layer)
-            if has_bn:
+            setattr(self, f"fc{i + 1}", layers.linear(widths[i], widths[i + 1]))
+            if i < 2:
                 setattr(self, f"bn{i + 4}", nn.BatchNorm1d(widths[i + 1]))
-                setattr(self, f"relu{i + 4}", nn.ReLU() if factory is None else factory.relu())
+                setattr(self, f"relu{i + 4}", layers.relu())
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -335,14 +302,6 @@ def _quant_kwargs(
         "input_bits": _check_bits("input_bits", act_bits if input_bits is None else input_bits),
         "bias_bits": _check_bits("bias_bits", bias_bits),
     }
-
-
-def _factory(kwargs: dict[str, Any]) -> _QuantFactory | None:
-    if not kwargs["quantized"]:
-        return None
-    return _QuantFactory(
-        kwargs["weight_bits"], kwargs["act_bits"], kwargs["input_bits"], kwargs["bias_bits"]
-    )
 
 
 _REGISTRY: dict[str, type[_RaspModel]] = {"jet_mlp": JetMLP, "svhn_cnn": SvhnCNN}
@@ -471,7 +430,6 @@ def save_checkpoint(path: str | Path, model: _RaspModel, meta: dict[str, Any]) -
     An optional ``masks`` entry (parameter name -> bool tensor, True = kept) is stored as
     is. Everything else must be JSON-like (str, int, float, bool, None, lists, dicts).
     """
-    path = Path(path)
     meta = dict(meta)
     arch = getattr(model, "arch", None)
     if arch not in _REGISTRY:
@@ -488,9 +446,8 @@ def save_checkpoint(path: str | Path, model: _RaspModel, meta: dict[str, Any]) -
         raise ValueError(f"checkpoint meta is missing {missing} (required: {REQUIRED_META})")
     if "masks" in meta and meta["masks"] is not None:
         meta["masks"] = {k: v.detach().to("cpu", torch.bool) for k, v in meta["masks"].items()}
-    state = full_state_dict(model)
-    payload = {"format": CHECKPOINT_FORMAT, "meta": meta, "state_dict": state}
-    atomic_torch_save(payload, path)
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, "meta": meta,
+                       "state_dict": full_state_dict(model)}, path)
 
 
 def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -499,18 +456,14 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     Brevitas leaves out an activation scale that has not seen a training batch yet, which
     would make a freshly built QAT model impossible to reload strictly.
     """
-    try:
-        from brevitas import config as brevitas_config
-    except ImportError:  # pragma: no cover - brevitas is a hard dependency of the project
-        brevitas_config = None
+    from brevitas import config as brevitas_config
+
     previous = getattr(brevitas_config, "_FULL_STATE_DICT", False)
-    if brevitas_config is not None:
-        brevitas_config._FULL_STATE_DICT = True
+    brevitas_config._FULL_STATE_DICT = True
     try:
         return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     finally:
-        if brevitas_config is not None:
-            brevitas_config._FULL_STATE_DICT = previous
+        brevitas_config._FULL_STATE_DICT = previous
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -706,14 +659,6 @@ def _check_onnx(graph: Any) -> tuple[list[str], list[str]]:
     return checked, bad
 
 
-def power_of_two_exponents(scales: np.ndarray) -> np.ndarray:
-    """Integer exponents k with scale = 2^k (fractional bits = -k); checks the input."""
-    scales = np.asarray(scales, dtype=np.float64)
-    if not _is_power_of_two(scales).all():
-        raise NonPowerOfTwoScaleError(f"scales {scales.ravel()[:4].tolist()} are not powers of 2")
-    return np.round(np.log2(scales)).astype(int)
-
-
 __all__ = [
     "ARCHS",
     "JetMLP",
@@ -727,7 +672,6 @@ __all__ = [
     "silence_dead_channels",
     "full_state_dict",
     "load_checkpoint",
-    "power_of_two_exponents",
     "save_checkpoint",
     "with_softmax",
 ]

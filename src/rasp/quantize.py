@@ -45,7 +45,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -61,16 +61,9 @@ RANGE_STATISTICS = schemas.enum(schemas.PRUNING_BLOCK, "quantization", "weight_r
 @dataclass(frozen=True)
 @schemas.defaults_from(schemas.PRUNING_BLOCK, "quantization")
 class QuantConfig:
-    """Settings of the uniform quantisation (the ``quantization`` key of a pruning block).
-
-    - ``weight_bits`` / ``act_bits`` / ``input_bits`` (None = ``act_bits``) / ``bias_bits``:
-      bit widths of the weights, the ReLU outputs, the network input and the biases.
-    - ``weight_range`` / ``act_range``: ``max`` or ``percentile`` (module docstring);
-      ``percentile``: the percentile in (0, 100] used by ``percentile`` ranges.
-    - ``finetune_epochs``: epochs of quantisation-aware fine-tuning (0 = none).
-    - ``learning_rate``: Adam step size of that fine-tune (None = the pruning fine-tune's).
-    - ``learn_act_scales``: let QAT learn the activation scales (default: frozen).
-    """
+    """Settings of the uniform quantisation: the ``quantization`` key of a pruning block
+    (meanings, defaults and limits in src/rasp/schemas/pruning.schema.yaml; the range
+    statistics are described in the module docstring). Bit widths are in bits."""
 
     weight_bits: int
     act_bits: int
@@ -94,9 +87,6 @@ class QuantConfig:
     def from_dict(cls, values: Mapping[str, Any] | None) -> QuantConfig:
         """Build from a mapping; unknown keys raise a ``ValueError`` naming them."""
         return cls(**schemas.known_keys(cls, values, "quantization"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -192,23 +182,14 @@ def float_copy(model: nn.Module) -> nn.Module:
 
 
 def _copy_float_state(source: nn.Module, target: nn.Module) -> None:
-    """Copy weights, biases and BatchNorm state from ``source`` to ``target`` (same arch).
-
-    Quantiser state is never copied: only keys the float architecture has.
-    """
+    """Copy weights, biases and BatchNorm state from ``source`` to ``target`` (same arch
+    and sizes); quantiser state is never copied, only keys the float architecture has."""
     from rasp.models import build_model
 
     arch, base = _float_kwargs(source)
-    float_keys = set(build_model(arch, **base, quantized=False).state_dict())
-    src = {k: v for k, v in source.state_dict().items() if k in float_keys}
-    missing = sorted(float_keys - set(src))
-    if missing:
-        raise KeyError(f"source model lacks {missing}: not the architecture {arch!r}")
-    tgt = target.state_dict()
-    bad = [k for k in src if k not in tgt or tgt[k].shape != src[k].shape]
-    if bad:
-        raise ValueError(f"cannot copy {bad} into the quantised model: shapes or names differ")
-    target.load_state_dict(src, strict=False)
+    float_keys = build_model(arch, **base, quantized=False).state_dict()
+    target.load_state_dict({k: v for k, v in source.state_dict().items() if k in float_keys},
+                           strict=False)
 
 
 def _act_quantizers(qmodel: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -296,24 +277,20 @@ def activation_ranges(
     model = model.eval()
     order = _call_order(model, x)
     weight_layers = {n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
-    producer: dict[str, str | None] = {}
-    for n in names:
-        if n == "quant_in":
-            producer[n] = None
-            continue
-        if n not in order:
-            raise KeyError(f"quantiser {n!r} has no module of that name in the float model")
-        before = [m for m in order[: order.index(n)] if m in weight_layers]
-        producer[n] = before[-1] if before else None
+    named = dict(model.named_modules())
+    producer: dict[str, str | None] = {"quant_in": None}
     store: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     hooks = []
-    named = dict(model.named_modules())
-    for n in names:
-        if n == "quant_in":
-            continue
-        hooks.append(named[n].register_forward_hook(
-            lambda m, a, o, n=n: store[n].append(getattr(o, "value", o).detach().cpu())))
     try:
+        for n in names:
+            if n == "quant_in":
+                continue
+            if n not in order:
+                raise KeyError(f"quantiser {n!r} has no module of that name in the float model")
+            before = [m for m in order[: order.index(n)] if m in weight_layers]
+            producer[n] = before[-1] if before else None
+            hooks.append(named[n].register_forward_hook(
+                lambda m, a, o, n=n: store[n].append(getattr(o, "value", o).detach().cpu())))
         for start in range(0, x.shape[0], batch_size):
             xb = x[start:start + batch_size]
             if "quant_in" in store:
@@ -364,9 +341,9 @@ def quantize_model(
 
     # weights: optional percentile clipping of the kept weights, then read the Brevitas type
     named_q = dict(qmodel.named_modules())
-    weight_names = [n for n, m in qmodel.named_modules() if hasattr(m, "quant_weight")]
-    for name in weight_names:
-        mod = named_q[name]
+    for name, mod in named_q.items():
+        if not hasattr(mod, "quant_weight"):
+            continue
         w = mod.weight.detach()
         kept = w[w != 0]
         stat = range_statistic(kept, cfg.weight_range, cfg.percentile)
@@ -520,7 +497,7 @@ def quantize_and_finetune(
     val_after = float(evaluate(qmodel, data.x_val, data.y_val)["accuracy"])
     log.info("after %d QAT epoch(s): val accuracy %.4f", cfg.finetune_epochs, val_after)
     report = {
-        "config": cfg.to_dict(),
+        "config": asdict(cfg),
         "calibration_samples": int(len(x_calib)),
         "quantizers": [r.to_dict() for r in final_ranges],
         "initial_quantizers": [r.to_dict() for r in ranges],
@@ -544,18 +521,13 @@ def _final_types(qmodel: nn.Module, initial: list[QuantizerRange]) -> list[Quant
         else:
             scale = float(named[r.name].act_quant.scale().detach().reshape(-1)[0])
         int_bits = r.bits + int(round(math.log2(scale)))
-        out.append(QuantizerRange(
-            name=r.name, kind=r.kind, bits=r.bits, signed=r.signed, statistic=r.statistic,
-            range=r.range, exponent=int_bits - (1 if r.signed else 0), integer_bits=int_bits,
-            scale=scale, note=r.note,
-        ))
+        out.append(replace(r, exponent=int_bits - (1 if r.signed else 0),
+                           integer_bits=int_bits, scale=scale))
     return out
 
 
 def calibration_subset(x: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` samples of ``x`` drawn without replacement with ``seed`` (all when fewer)."""
-    if int(n) < 1:
-        raise ValueError(f"calibration_samples must be >= 1, got {n}")
     x = np.asarray(x)
     if len(x) <= int(n):
         return x.astype(np.float32, copy=False)
@@ -564,7 +536,6 @@ def calibration_subset(x: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 __all__ = [
-    "RANGE_STATISTICS",
     "QuantConfig",
     "QuantizationResult",
     "QuantizerRange",

@@ -74,8 +74,7 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
 
 def lower_bound(values: Sequence[float], confidence: float = 0.95) -> float:
     """One-sided lower ``confidence`` bound of the mean (NaN with fewer than 2 values)."""
-    _check_confidence(confidence)
-    iv = t_interval(values)
+    iv = t_interval(values, confidence)
     if iv.n < 2:
         return math.nan
     return iv.mean - float(stats.t.ppf(confidence, iv.n - 1)) * iv.sem
@@ -186,10 +185,9 @@ def aggregate_summary(summary: pd.DataFrame, tolerance: float, confidence: float
                    within_tolerance=decision.within, tolerance_test=decision.test)
         for col in RESOURCE_COLUMNS:
             if col in group:
-                values = group[col].astype(float)
-                row[f"{col}_mean"] = float(values.mean()) if values.notna().any() else math.nan
-                row[f"{col}_std"] = float(values.std(ddof=1)) if values.notna().sum() > 1 \
-                    else math.nan
+                values = group[col].astype(float)  # NaN: no value / fewer than 2 values
+                row[f"{col}_mean"] = float(values.mean())
+                row[f"{col}_std"] = float(values.std(ddof=1))
         row["replicates"] = ";".join(str(int(r)) for r in group["replicate"])
         rows.append(row)
     return pd.DataFrame(rows)

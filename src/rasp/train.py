@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rasp import schemas
-from rasp.atomic import write_json_atomic as _write_json
+from rasp.atomic import atomic_path, write_json_atomic
 from rasp.models import atomic_torch_save, full_state_dict, silence_dead_channels
 from rasp.seeds import derive_seed
 
@@ -59,22 +59,12 @@ Regularizer = Callable[[nn.Module], torch.Tensor]
 @dataclass(frozen=True)
 @schemas.defaults_from(_SETTINGS)
 class TrainConfig:
-    """Hyper-parameters of :func:`fit` (every field is a config key, see config/README.md;
-    defaults and limits from the training schema, :mod:`rasp.schemas`).
-
-    - ``epochs``: maximum number of passes over the training set.
-    - ``batch_size``: training samples per optimiser step (the last incomplete batch of an
-      epoch is dropped when the training set has more than one batch).
-    - ``learning_rate``: Adam's initial step size; ``weight_decay``: Adam L2 coefficient.
-    - ``scheduler``: ``cosine`` (cosine decay to ``min_lr`` over ``epochs``), ``plateau``
-      (multiply by ``plateau_factor`` after ``plateau_patience`` epochs without a lower
-      validation loss, floor ``min_lr``) or ``none``.
-    - ``early_stopping_patience``: stop after this many epochs without the validation loss
-      dropping by more than ``min_delta`` (nats); 0 disables early stopping.
-    - ``eval_batch_size``: samples per forward pass when evaluating.
-    - ``seed``: seeds the shuffling and the torch RNG.
-    - ``threads``: ``torch.set_num_threads`` during training (None = leave as is).
-    - ``device``: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+    """Hyper-parameters of :func:`fit`: the training block's settings (meanings, defaults
+    and limits in the training schema, src/rasp/schemas/training.schema.yaml; see also
+    config/README.md) plus the job's ``seed`` (shuffling and torch RNG), ``threads``
+    (``torch.set_num_threads`` during training, None = leave as is) and ``device``
+    (``auto``: CUDA when available, ``cpu`` or ``cuda``). The last incomplete batch of an
+    epoch is dropped when the training set has more than one batch.
     """
 
     epochs: int
@@ -96,8 +86,6 @@ class TrainConfig:
         # seed, threads and device come from the job, not from the training block
         schemas.check_fields(self, _SETTINGS, where="training",
                              ignore=("seed", "threads", "device"))
-        if self.device not in DEVICES:
-            raise ValueError(f"training device={self.device!r}; expected one of {DEVICES}")
         if self.threads is not None and int(self.threads) < 1:
             raise ValueError(f"training threads must be >= 1, got {self.threads}")
 
@@ -105,13 +93,6 @@ class TrainConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping; unknown keys raise a ``ValueError`` naming them."""
         return cls(**schemas.known_keys(cls, values, "training"))
-
-    @classmethod
-    def coerce(cls, config: TrainConfig | Mapping[str, Any]) -> TrainConfig:
-        return config if isinstance(config, cls) else cls.from_dict(config)
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        return type(self).from_dict({**asdict(self), **changes})
 
 
 @dataclass
@@ -177,17 +158,11 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return derive_seed(seed, epoch, modulus=None)
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
     perm = torch.randperm(n, generator=generator)
     if n <= batch_size:
-        yield perm
-        return
-    for start in range(0, n - batch_size + 1, batch_size):  # drop the incomplete last batch
-        yield perm[start : start + batch_size]
+        return [perm]
+    return list(perm.split(batch_size))[: n // batch_size]  # drop the incomplete last batch
 
 
 # --------------------------------------------------------------------------------------
@@ -195,34 +170,22 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[to
 # --------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 @torch.no_grad()
 def predict_logits(
     model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 4096
 ) -> torch.Tensor:
     """Model outputs for ``x`` in eval mode, as a CPU float32 tensor of shape (N, classes)."""
-    device = _model_device(model)
+    device = next(model.parameters(), torch.zeros(0)).device
     x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x
     outs = []
-    with _eval_mode(model):
+    was_training = model.training
+    model.eval()
+    try:
         for start in range(0, x.shape[0], batch_size):
             out = model(x[start : start + batch_size].to(device))
             outs.append(torch.as_tensor(out).float().cpu())
+    finally:
+        model.train(was_training)
     return torch.cat(outs) if outs else torch.zeros(0)
 
 
@@ -231,9 +194,7 @@ def predict_proba(
 ) -> np.ndarray:
     """Class probabilities (softmax of the logits), float64 array of shape (N, classes)."""
     out = predict_logits(model, x, batch_size).double()
-    if getattr(model, "output_softmax", False):
-        return out.numpy()
-    return torch.softmax(out, dim=1).numpy()
+    return (out if getattr(model, "output_softmax", False) else torch.softmax(out, dim=1)).numpy()
 
 
 def evaluate(
@@ -264,10 +225,8 @@ def evaluate(
         raise ValueError(f"labels must lie in [0, {n_classes - 1}] for this model")
     loss = float(F.cross_entropy(logits.double(), y_t, reduction="mean"))
     correct = (logits.argmax(dim=1) == y_t).double()
-    per_class = []
-    for c in range(n_classes):
-        sel = y_t == c
-        per_class.append(float(correct[sel].mean()) if bool(sel.any()) else float("nan"))
+    per_class = [float(correct[y_t == c].mean()) if bool((y_t == c).any()) else float("nan")
+                 for c in range(n_classes)]
 
     def keyed(values: list[float]) -> list[float] | dict[str, float]:
         return values if class_names is None else dict(zip(class_names, values, strict=True))
@@ -282,14 +241,9 @@ def evaluate(
         from sklearn.metrics import roc_auc_score
 
         proba = torch.softmax(logits.double(), dim=1).numpy()
-        y_np = y_t.numpy()
-        aucs = []
-        for c in range(n_classes):
-            pos = y_np == c
-            if pos.all() or not pos.any():
-                aucs.append(float("nan"))
-            else:
-                aucs.append(float(roc_auc_score(pos, proba[:, c])))
+        pos = [y_t.numpy() == c for c in range(n_classes)]
+        aucs = [float("nan") if p.all() or not p.any() else float(roc_auc_score(p, proba[:, c]))
+                for c, p in enumerate(pos)]
         finite = [a for a in aucs if not math.isnan(a)]
         result["roc_auc"] = keyed(aucs)
         result["roc_auc_macro"] = float(np.mean(finite)) if finite else float("nan")
@@ -371,20 +325,17 @@ def _enforce_masks(
 ) -> None:
     """Masked-out weights back to exactly 0 and frozen weights back to their values, with
     their Adam moments zeroed (so weight decay or momentum cannot move them)."""
-    for name, mask in masks.items():
-        p = params[name]
-        p.masked_fill_(~mask, 0.0)
+    held = [(params[name], ~mask, None) for name, mask in masks.items()]
+    held += [(params[name], hold, values) for name, (hold, values) in (frozen or {}).items()]
+    for p, where, values in held:
+        if values is None:
+            p.masked_fill_(where, 0.0)
+        else:
+            p.copy_(torch.where(where, values, p))
         state = optimizer.state.get(p, {})
         for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
             if key in state:
-                state[key].masked_fill_(~mask, 0.0)
-    for name, (hold, values) in (frozen or {}).items():
-        p = params[name]
-        p.copy_(torch.where(hold, values, p))
-        state = optimizer.state.get(p, {})
-        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-            if key in state:
-                state[key].masked_fill_(hold, 0.0)
+                state[key].masked_fill_(where, 0.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -405,10 +356,7 @@ def _fingerprint(
     h = hashlib.sha256()
     cfg_id = {k: v for k, v in asdict(cfg).items() if k not in ("threads", "device")}
     h.update(json.dumps(cfg_id, sort_keys=True).encode())
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        if torch.is_tensor(tensor):
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    _hash_state(h, model)
     for t in (x, y):
         h.update(str(tuple(t.shape)).encode())
         flat = t.reshape(-1)
@@ -437,10 +385,6 @@ def clear_resume(resume_dir: str | Path | None) -> None:
         Path(resume_dir).rmdir()
 
 
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return full_state_dict(model)
-
-
 def _stats_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """Brevitas scale modules that initialise from runtime statistics (they keep a step
     counter outside the state dict)."""
@@ -452,14 +396,10 @@ def _stats_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
 def _runtime_quant_state(model: nn.Module) -> dict[str, dict[str, Any]]:
     """Counters, statistics buffers and raw scale parameters of Brevitas stats scalers:
     what ``state_dict`` leaves out and an exact resume needs."""
-    out = {}
-    for name, module in _stats_modules(model):
-        out[name] = {
-            "counter": int(module.counter),
-            "buffer": module.buffer.detach().cpu().clone(),
-            "value": module.value.detach().cpu().clone(),
-        }
-    return out
+    return {name: {"counter": int(module.counter),
+                   "buffer": module.buffer.detach().cpu().clone(),
+                   "value": module.value.detach().cpu().clone()}
+            for name, module in _stats_modules(model)}
 
 
 @torch.no_grad()
@@ -541,7 +481,7 @@ def fit(
     Returns a :class:`TrainResult` whose model (the same object, moved to the CPU) holds
     the weights of the epoch with the lowest validation loss.
     """
-    cfg = TrainConfig.coerce(config)
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     log = logger or logging.getLogger(__name__)
     if getattr(model, "output_softmax", False):
         raise ValueError("fit expects a model that outputs logits; build it without softmax")
@@ -582,7 +522,7 @@ def fit(
             "epoch": 0,
             "best_val_loss": math.inf,
             "best_epoch": 0,
-            "best_state": _cpu_state(model),
+            "best_state": full_state_dict(model),
             "bad_epochs": 0,
             "stopped": False,
             "history": [],
@@ -622,7 +562,7 @@ def fit(
                 improved = val["loss"] < st["best_val_loss"] - cfg.min_delta
                 if improved:
                     st.update(best_val_loss=val["loss"], best_epoch=epoch,
-                              best_state=_cpu_state(model), bad_epochs=0)
+                              best_state=full_state_dict(model), bad_epochs=0)
                 else:
                     st["bad_epochs"] += 1
                 patience = cfg.early_stopping_patience
@@ -643,7 +583,7 @@ def fit(
                         {
                             "format": RESUME_FORMAT,
                             "fingerprint": fingerprint,
-                            "model": _cpu_state(model),
+                            "model": full_state_dict(model),
                             "quant_runtime": _runtime_quant_state(model),
                             "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict() if scheduler else None,
@@ -692,7 +632,7 @@ def _train_one_epoch(
     device: torch.device,
     frozen: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
-    seed = _epoch_seed(cfg.seed, epoch)
+    seed = derive_seed(cfg.seed, epoch, modulus=None)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     lr = float(optimizer.param_groups[0]["lr"])
@@ -702,8 +642,7 @@ def _train_one_epoch(
     seen = 0
     start = time.perf_counter()
     for idx in _batches(x.shape[0], cfg.batch_size, gen):
-        if x.device != idx.device:
-            idx = idx.to(x.device)
+        idx = idx.to(x.device)
         xb = x[idx].to(device, non_blocking=True)
         yb = y[idx].to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
@@ -736,13 +675,15 @@ def _train_one_epoch(
 def state_fingerprint(model: nn.Module) -> str:
     """SHA-256 of a model's state dict (names and exact bytes): equal iff bit-identical."""
     h = hashlib.sha256()
+    _hash_state(h, model)
+    return h.hexdigest()
+
+
+def _hash_state(h: Any, model: nn.Module) -> None:
     for name, tensor in model.state_dict().items():
         h.update(name.encode())
         if torch.is_tensor(tensor):
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 
 
 # --------------------------------------------------------------------------------------
@@ -750,20 +691,12 @@ def state_fingerprint(model: nn.Module) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as strict, indented, key-sorted JSON atomically (metrics.json)."""
-    return _write_json(path, obj, sort_keys=True)
-
-
 def write_csv_atomic(path: str | Path, rows: list[Mapping[str, Any]]) -> None:
-    """Write a list of dicts as CSV (header from the first row) via a rename."""
+    """Write a list of dicts as CSV (header from the first row) atomically."""
     import pandas as pd
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    pd.DataFrame(list(rows)).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pd.DataFrame(list(rows)).to_csv(tmp, index=False)
 
 
 def train_baseline(
@@ -885,7 +818,7 @@ def train_baseline(
         "versions": {"torch": torch.__version__, "brevitas": brevitas.__version__},
     }
     save_checkpoint(out_model, model, meta)
-    write_json_atomic(out_metrics, metrics)
+    write_json_atomic(out_metrics, metrics, sort_keys=True)
     write_csv_atomic(out_history, result.history)
     write_csv_atomic(out_roc, roc_curves(data.y_test, proba, names))
     clear_resume(resume_dir)
@@ -906,5 +839,4 @@ __all__ = [
     "state_fingerprint",
     "train_baseline",
     "write_csv_atomic",
-    "write_json_atomic",
 ]
