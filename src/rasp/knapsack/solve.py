@@ -336,25 +336,16 @@ def solve_problem(
 
     # method == "milp"
     total = red.base_value + float(red.values[keep].sum())
+    early = None  # (stop, why the MILP solver did not run, message)
     if accept_greedy and relative_gap(total, red.base_value + bound.value) <= gap:
-        return finish(
-            keep,
-            bound.value,
-            used_method="milp",
-            solver_name=f"{greedy_name}; MILP solver not needed",
-            bound_source=bound.source,
-            stop="gap_limit",
-            message="greedy answer already proven within the requested gap",
-        )
-    if time_limit is not None and time_limit - (time.perf_counter() - t0) <= 0:
-        return finish(
-            keep,
-            bound.value,
-            used_method="milp",
-            solver_name=f"{greedy_name}; time limit reached before the MILP solver",
-            bound_source=bound.source,
-            stop="time_limit",
-        )
+        early = ("gap_limit", "MILP solver not needed",
+                 "greedy answer already proven within the requested gap")
+    elif time_limit is not None and time_limit - (time.perf_counter() - t0) <= 0:
+        early = ("time_limit", "time limit reached before the MILP solver", "")
+    if early is not None:
+        return finish(keep, bound.value, used_method="milp",
+                      solver_name=f"{greedy_name}; {early[1]}", bound_source=bound.source,
+                      stop=early[0], message=early[2])
     return _milp_core_loop(
         problem,
         red,
