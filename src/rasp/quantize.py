@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from rasp import schemas
+from rasp.hardware.layers import float_array
 
 #: Statistics a range may use (the ``quantization`` key of a pruning block).
 RANGE_STATISTICS = schemas.enum(schemas.PRUNING_BLOCK, "quantization", "weight_range")
@@ -60,7 +61,7 @@ RANGE_STATISTICS = schemas.enum(schemas.PRUNING_BLOCK, "quantization", "weight_r
 
 @dataclass(frozen=True)
 @schemas.defaults_from(schemas.PRUNING_BLOCK, "quantization")
-class QuantConfig:
+class QuantConfig(schemas.Settings):
     """Settings of the uniform quantisation: the ``quantization`` key of a pruning block
     (meanings, defaults and limits in src/rasp/schemas/pruning.schema.yaml; the range
     statistics are described in the module docstring). Bit widths are in bits."""
@@ -76,17 +77,14 @@ class QuantConfig:
     learning_rate: float | None
     learn_act_scales: bool
 
+    WHERE = "quantization"
+
     def __post_init__(self) -> None:
         schemas.check_fields(self, schemas.PRUNING_BLOCK, "quantization", where="quantization")
 
     @property
     def resolved_input_bits(self) -> int:
         return int(self.act_bits if self.input_bits is None else self.input_bits)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None) -> QuantConfig:
-        """Build from a mapping; unknown keys raise a ``ValueError`` naming them."""
-        return cls(**schemas.known_keys(cls, values, "quantization"))
 
 
 @dataclass
@@ -145,7 +143,7 @@ def range_statistic(values: torch.Tensor | np.ndarray, statistic: str, percentil
     """``max`` or ``percentile`` of ``|values|`` (all elements); 0.0 for an empty tensor."""
     if statistic not in RANGE_STATISTICS:
         raise ValueError(f"range statistic {statistic!r}; expected one of {RANGE_STATISTICS}")
-    v = torch.as_tensor(values).detach().reshape(-1).abs().to(torch.float64).cpu().numpy()
+    v = np.abs(float_array(values)).reshape(-1)
     if v.size == 0:
         return 0.0
     if statistic == "max":

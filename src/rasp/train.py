@@ -58,7 +58,7 @@ Regularizer = Callable[[nn.Module], torch.Tensor]
 
 @dataclass(frozen=True)
 @schemas.defaults_from(_SETTINGS)
-class TrainConfig:
+class TrainConfig(schemas.Settings):
     """Hyper-parameters of :func:`fit`: the training block's settings (meanings, defaults
     and limits in the training schema, src/rasp/schemas/training.schema.yaml; see also
     config/README.md) plus the job's ``seed`` (shuffling and torch RNG), ``threads``
@@ -82,17 +82,14 @@ class TrainConfig:
     threads: int | None = None
     device: str = schemas.default("config", "device")
 
+    WHERE = "training"
+
     def __post_init__(self) -> None:
         # seed, threads and device come from the job, not from the training block
         schemas.check_fields(self, _SETTINGS, where="training",
                              ignore=("seed", "threads", "device"))
         if self.threads is not None and int(self.threads) < 1:
             raise ValueError(f"training threads must be >= 1, got {self.threads}")
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
-        """Build from a mapping; unknown keys raise a ``ValueError`` naming them."""
-        return cls(**schemas.known_keys(cls, values, "training"))
 
 
 @dataclass

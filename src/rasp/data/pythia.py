@@ -81,7 +81,7 @@ _FIXED = ("sqrt_s_gev", "jet_radius", "match_dr", "z_cut", "max_events_per_jet",
 
 @dataclass(frozen=True)
 @schemas.defaults_from("datasets", "jets", "pythia")
-class JetSimulationSettings:
+class JetSimulationSettings(schemas.Settings):
     """Generator and selection settings (energies and momenta in GeV)."""
 
     sqrt_s_gev: float = 13000.0
@@ -100,6 +100,8 @@ class JetSimulationSettings:
     max_events_per_jet: float = 20.0
     extra_settings: tuple[str, ...] = field(default_factory=tuple)
 
+    WHERE = "jet simulation"
+
     def __post_init__(self) -> None:
         # the configurable keys against the schema, then what it cannot express
         schemas.check_fields(self, "datasets", "jets", "pythia", ignore=_FIXED)
@@ -107,14 +109,6 @@ class JetSimulationSettings:
             raise ValueError("need 0 < pthat_min_gev < pthat_max_gev")
         if not self.jet_pt_min_gev < self.jet_pt_max_gev:
             raise ValueError("need 0 <= jet_pt_min_gev < jet_pt_max_gev")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> JetSimulationSettings:
-        """Build from a config mapping; unknown keys raise ``ValueError``."""
-        d = schemas.known_keys(cls, d, "jet simulation")
-        if "extra_settings" in d:
-            d["extra_settings"] = tuple(d["extra_settings"])
-        return cls(**d)
 
 
 def pythia_seed(seed: int) -> int:

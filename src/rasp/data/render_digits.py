@@ -105,7 +105,7 @@ def _load_font(path: str | None, size: int) -> ImageFont.FreeTypeFont:
 
 
 @dataclass(frozen=True)
-class DigitRenderSettings:
+class DigitRenderSettings(schemas.Settings):
     """Randomisation ranges of the rendered digits.
 
     Units: lengths are pixels of the 32x32 output image (``_px``), angles degrees
@@ -174,6 +174,8 @@ class DigitRenderSettings:
     jpeg_quality: tuple[int, int] = (35, 90)
     """JPEG quality (libjpeg scale 1-95), uniform integer in [lo, hi]"""
 
+    WHERE = "digit render settings"
+
     def __post_init__(self) -> None:
         problems = []
         for f in fields(self):
@@ -193,12 +195,6 @@ class DigitRenderSettings:
             problems.append(f"jpeg_quality={list(self.jpeg_quality)} must lie in 1..95")
         if problems:
             raise ValueError("invalid digit render settings: " + "; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> DigitRenderSettings:
-        """Build from a config mapping (lists become tuples); unknown keys raise."""
-        d = schemas.known_keys(cls, d, "digit render settings")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def _luminance(rgb: np.ndarray) -> float:

@@ -9,7 +9,7 @@ config/README.md for the documented list. Defaults and limits come from the bloc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from rasp import schemas
@@ -39,7 +39,7 @@ JOB_KEYS = ("mem_mb", "runtime_min", "gpu")
 
 @dataclass(frozen=True)
 @schemas.defaults_from(BLOCK, "solver")
-class SolverConfig:
+class SolverConfig(schemas.Settings):
     """Knapsack solver: ``method`` (milp | dp | greedy), ``time_limit`` (seconds per solve),
     ``gap`` (relative optimality gap at which a MILP solve may stop, 0.001 = 0.1%)."""
 
@@ -47,13 +47,15 @@ class SolverConfig:
     time_limit: float
     gap: float
 
+    WHERE = "pruning solver"
+
     def __post_init__(self) -> None:
         schemas.check_fields(self, BLOCK, "solver", where="pruning.solver")
 
 
 @dataclass(frozen=True)
 @schemas.defaults_from(BLOCK)
-class PruneConfig:
+class PruneConfig(schemas.Settings):
     """Hyper-parameters of :func:`rasp.prune.pruner.prune` (units in brackets).
 
     - ``importance``: l1 | l2 | taylor; ``normalisation``: auto | mean | total | none
@@ -101,6 +103,8 @@ class PruneConfig:
     keep_output_layer: bool
     repair_iterations: int
 
+    WHERE = "pruning"
+
     def __post_init__(self) -> None:
         schemas.check_fields(self, BLOCK, where="pruning", ignore=("solver",))
 
@@ -122,18 +126,9 @@ class PruneConfig:
         """Build from a ``pruning.<dataset>`` block; sweep keys, job sizes and the layerwise
         objectives' keys are ignored, unknown keys raise a ``ValueError`` naming them."""
         ignored = (*SWEEP_KEYS, *LAYERWISE_KEYS, *JOB_KEYS)
-        values = schemas.known_keys(cls, {k: v for k, v in dict(values).items()
-                                          if k not in ignored}, "pruning")
+        values = {k: v for k, v in dict(values).items() if k not in ignored}
         if "solver" in values and not isinstance(values["solver"], SolverConfig):
-            values["solver"] = SolverConfig(**schemas.known_keys(
-                SolverConfig, values["solver"], "pruning solver"))
-        if "budget_resources" in values:
-            values["budget_resources"] = tuple(values["budget_resources"])
+            values["solver"] = SolverConfig.from_dict(values["solver"])
         if "finetune" in values:
             values["finetune"] = dict(values["finetune"] or {})
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["budget_resources"] = list(self.budget_resources)
-        return out
+        return super().from_dict(values)

@@ -72,7 +72,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -109,7 +109,7 @@ RESOURCES = ("dsp", "bram_18k", "weight_bits")
 
 @dataclass(frozen=True)
 @schemas.defaults_from(BLOCK, "layerwise")
-class LayerwiseConfig:
+class LayerwiseConfig(schemas.Settings):
     """Settings of the layerwise objectives (the ``layerwise`` key of a pruning block).
 
     - ``score``: activation | activation_x_weight (module docstring).
@@ -133,25 +133,10 @@ class LayerwiseConfig:
     ablation_sparsities: tuple[float, ...]
     ablation_variant: str | None
 
+    WHERE = "layerwise"
+
     def __post_init__(self) -> None:
         schemas.check_fields(self, BLOCK, "layerwise", where="layerwise")
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None) -> LayerwiseConfig:
-        """Build from a mapping; unknown keys raise a ``ValueError`` naming them."""
-        values = schemas.known_keys(cls, values, "layerwise")
-        if values.get("budget_resources") is not None:
-            values["budget_resources"] = tuple(values["budget_resources"])
-        if "ablation_sparsities" in values:
-            values["ablation_sparsities"] = tuple(float(s) for s in values["ablation_sparsities"])
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if self.budget_resources is not None:
-            out["budget_resources"] = list(self.budget_resources)
-        out["ablation_sparsities"] = list(self.ablation_sparsities)
-        return out
 
 
 def split_block(block: Mapping[str, Any] | None) -> tuple[PruneConfig, LayerwiseConfig, QuantConfig]:

@@ -188,6 +188,24 @@ def known_keys(cls: type, values: Mapping[str, Any] | None, where: str) -> dict[
     return values
 
 
+class Settings:
+    """Mixin of the settings dataclasses: :meth:`from_dict` from a config mapping and
+    :meth:`to_dict` back (a config list is a field tuple and back). ``WHERE`` names the
+    block in messages; the class checks its values in ``__post_init__``."""
+
+    WHERE = "settings"
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None):
+        """Build from a mapping; unknown keys raise a :class:`SettingsError` naming them."""
+        values = known_keys(cls, values, cls.WHERE)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain config data (tuples as lists)."""
+        return _json_form(dataclasses.asdict(self))
+
+
 def fill_defaults(node: Any, schema: Mapping[str, Any] | None = None,
                   path: Path = ROOT_SCHEMA) -> None:
     """Fill the ``default`` of every absent property of ``node`` in place, recursively,
