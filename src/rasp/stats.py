@@ -58,7 +58,8 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
 
     With one value the std, standard error and bounds are NaN; with none, everything is.
     """
-    _check_confidence(confidence)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence!r} must be a fraction in (0, 1), e.g. 0.95")
     x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     n = int(x.size)
     if n == 0:
@@ -78,11 +79,6 @@ def lower_bound(values: Sequence[float], confidence: float = 0.95) -> float:
     if iv.n < 2:
         return math.nan
     return iv.mean - float(stats.t.ppf(confidence, iv.n - 1)) * iv.sem
-
-
-def _check_confidence(confidence: float) -> None:
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence={confidence!r} must be a fraction in (0, 1), e.g. 0.95")
 
 
 @dataclass(frozen=True)

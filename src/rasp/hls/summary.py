@@ -124,11 +124,6 @@ def _read_json(path: str | Path) -> dict[str, Any]:
         raise SummaryInputError(f"cannot read {path}: {err}") from err
 
 
-def _strategy(strategies: Mapping[str, str] | None) -> str:
-    values = sorted(set((strategies or {}).values()))
-    return values[0] if len(values) == 1 else ";".join(values)
-
-
 def _estimate_row(metrics: Mapping[str, Any], resources: Mapping[str, Any],
                   replicate: int) -> dict[str, Any]:
     hardware = metrics.get("hardware") or {}
@@ -137,7 +132,7 @@ def _estimate_row(metrics: Mapping[str, Any], resources: Mapping[str, Any],
         "dataset": metrics["dataset"], "data_source": metrics.get("data_source", "unknown"),
         "variant": metrics["variant"], "precision": hardware.get("precision", ""),
         "reuse_factor": int(metrics["reuse_factor"]),
-        "strategy": _strategy(metrics.get("strategies")),
+        "strategy": ";".join(sorted(set((metrics.get("strategies") or {}).values()))),
         "dsp": _float(resources.get("dsp")), "bram_18k": _float(resources.get("bram_18k")),
         "lut": _float(resources.get("lut")), "ff": math.nan,
         "latency_cycles": _float(resources.get("latency_cycles")),

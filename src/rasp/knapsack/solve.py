@@ -178,13 +178,6 @@ def _drop_useless(problem: KnapsackProblem, keep: np.ndarray, fixed: np.ndarray)
         keep &= ~useless
 
 
-def _trivial(red: ReducedProblem) -> np.ndarray | None:
-    """Local keep mask when no capacity binds and nothing is exclusive, else None."""
-    if red.n and (red.m or red.exclusive):
-        return None
-    return ancestors_closure(red.values > 0, red.requires)
-
-
 def _equal_cost_sort(red: ReducedProblem) -> np.ndarray | None:
     """Exact top-K solution when every free item has the same cost vector, else None."""
     if not red.plain or red.m == 0 or red.n == 0:
@@ -302,10 +295,9 @@ def solve_problem(
         method = _pick_auto(problem, red, dp_memory_limit)
 
     if fast_paths:
-        keep = _trivial(red)
-        if keep is not None:
+        if not red.n or not (red.m or red.exclusive):  # no capacity binds, nothing exclusive
             return finish(
-                keep,
+                ancestors_closure(red.values > 0, red.requires),
                 used_method=method,
                 solver_name="trivial (no capacity binds)",
                 message="fast path: the free items fit together; all positive-value items kept",
