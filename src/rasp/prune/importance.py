@@ -38,7 +38,7 @@ layers' weights become individually more valuable). ``none`` keeps raw scores: s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,25 +74,38 @@ def taylor_scores(
     restored to its previous mode afterwards; its weights and gradients are left untouched.
     Returns float64 CPU tensors of the parameters' shapes (unit: loss per weight).
     """
+    sums = [torch.zeros(_param(model, n).shape, dtype=torch.float64) for n in params]
+    n_batches = 0
+    for products in _batch_products(model, params, batches, loss_fn, device, "taylor"):
+        for s, prod in zip(sums, products, strict=True):
+            if prod is not None:
+                s += prod.abs().to("cpu", torch.float64)
+        n_batches += 1
+    return {n: s / n_batches for n, s in zip(params, sums, strict=True)}
+
+
+def _batch_products(model: nn.Module, params: Sequence[str], batches: Iterable[Any],
+                    loss_fn: nn.Module | None, device: str | torch.device,
+                    method: str) -> Iterator[list[torch.Tensor | None]]:
+    """Per mini-batch, ``w * dL_b/dw`` of every parameter of ``params`` (None where the
+    loss does not depend on it), with the model in eval mode (its mode is restored).
+    Raises, naming ``method``, when ``batches`` yields nothing."""
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     tensors = [_param(model, n) for n in params]
     was_training = model.training
     model.eval()
-    sums = [torch.zeros(t.shape, dtype=torch.float64) for t in tensors]
     n_batches = 0
     try:
         for x, y in batches:
             loss = loss_fn(model(x.to(device)), y.to(device))
             grads = torch.autograd.grad(loss, tensors, allow_unused=True)
-            for s, w, g in zip(sums, tensors, grads, strict=True):
-                if g is not None:
-                    s += (w.detach() * g).abs().to("cpu", torch.float64)
+            yield [None if g is None else w.detach() * g
+                   for w, g in zip(tensors, grads, strict=True)]
             n_batches += 1
     finally:
         model.train(was_training)
     if n_batches == 0:
-        raise ValueError("taylor importance needs at least one mini-batch of training data")
-    return {n: s / n_batches for n, s in zip(params, sums, strict=True)}
+        raise ValueError(f"{method} importance needs at least one mini-batch of training data")
 
 
 def iterate_batches(
@@ -235,35 +248,24 @@ def fisher_values(
     one array per parameter (per-weight values) is returned instead. Model in eval mode
     for the passes; its weights and gradients are left untouched.
     """
-    loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
-    tensors = [_param(model, n) for n in params]
     per_param = n_structures is None
     acc = ({n: np.zeros(_param(model, n).numel()) for n in params} if per_param
            else np.zeros(int(n_structures)))
-    was_training = model.training
-    model.eval()
     n_batches = 0
-    try:
-        for x, y in batches:
-            loss = loss_fn(model(x.to(device)), y.to(device))
-            grads = torch.autograd.grad(loss, tensors, allow_unused=True)
-            total = None if per_param else np.zeros(int(n_structures))
-            for name, w, g in zip(params, tensors, grads, strict=True):
-                if g is None or name not in membership:
-                    continue
-                prod = (w.detach() * g).reshape(-1).to("cpu", torch.float64).numpy()
-                flat, ids = membership[name]
-                if per_param:
-                    acc[name] += prod**2
-                else:
-                    total += np.bincount(ids, weights=prod[flat], minlength=int(n_structures))
-            if not per_param:
-                acc += total**2
-            n_batches += 1
-    finally:
-        model.train(was_training)
-    if n_batches == 0:
-        raise ValueError("fisher importance needs at least one mini-batch of training data")
+    for products in _batch_products(model, params, batches, loss_fn, device, "fisher"):
+        total = None if per_param else np.zeros(int(n_structures))
+        for name, prod in zip(params, products, strict=True):
+            if prod is None or name not in membership:
+                continue
+            prod = prod.reshape(-1).to("cpu", torch.float64).numpy()
+            flat, ids = membership[name]
+            if per_param:
+                acc[name] += prod**2
+            else:
+                total += np.bincount(ids, weights=prod[flat], minlength=int(n_structures))
+        if not per_param:
+            acc += total**2
+        n_batches += 1
     if per_param:
         return {n: 0.5 * a / n_batches for n, a in acc.items()}
     return 0.5 * acc / n_batches
