@@ -24,6 +24,10 @@ _ATTR = re.compile(
 )
 
 
+#: Attribute type keywords (lower case) -> column kind.
+_KINDS = {"numeric": "numeric", "real": "numeric", "integer": "numeric", "string": "string"}
+
+
 class ArffError(ValueError):
     """The file is not a dense ARFF table this reader understands."""
 
@@ -79,10 +83,8 @@ def read_header(path: str | Path) -> ArffHeader:
                         raise ArffError(f"{path}:{lineno + 1}: unterminated nominal type {typ!r}")
                     values = tuple(_unquote(v) for v in typ[1:-1].split(",") if v.strip())
                     attrs.append(ArffAttribute(name, "nominal", values))
-                elif typ.lower() in ("numeric", "real", "integer"):
-                    attrs.append(ArffAttribute(name, "numeric"))
-                elif typ.lower() == "string":
-                    attrs.append(ArffAttribute(name, "string"))
+                elif typ.lower() in _KINDS:
+                    attrs.append(ArffAttribute(name, _KINDS[typ.lower()]))
                 else:
                     raise ArffError(f"{path}:{lineno + 1}: unsupported attribute type {typ!r}")
             elif low.startswith("@data"):

@@ -298,10 +298,6 @@ def _assemble(zlz, ecf: EnergyCorrelators, mass, multiplicity, div) -> list:
     ]
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den != 0 else float("nan")
-
-
 def zlogz(p4: np.ndarray) -> float:
     """sum_i (E_i / E_J) ln(E_i / E_J) over constituents ``p4`` ((n, 4), GeV)."""
     e = np.asarray(p4, dtype=np.float64)[:, 3]
@@ -317,7 +313,7 @@ def jet_features_numpy(p4: np.ndarray, z_cut: float = MMDT_Z_CUT) -> np.ndarray:
         raise ValueError(f"expected an (n >= 1, 4) array of four-momenta, got shape {p4.shape}")
     groomed = p4[mmdt_groom(p4, z_cut)]
     vals = _assemble(zlogz(p4), energy_correlators(groomed), invariant_mass(groomed),
-                     float(len(p4)), _ratio)
+                     float(len(p4)), _div)
     return np.asarray(vals, dtype=np.float64)
 
 
@@ -360,13 +356,8 @@ def jet_features_fjcontrib(jets: JaggedJets, z_cut: float = MMDT_Z_CUT) -> np.nd
     counts = np.asarray(ak.num(gc, axis=1), dtype=np.int64)
     if np.any(counts < 1):
         raise RuntimeError("fjcontrib SoftDrop returned a jet without constituents")
-    g = JaggedJets(
-        np.asarray(ak.flatten(gc.px)),
-        np.asarray(ak.flatten(gc.py)),
-        np.asarray(ak.flatten(gc.pz)),
-        np.asarray(ak.flatten(gc.E)),
-        np.concatenate([[0], np.cumsum(counts)]),
-    )
+    g = JaggedJets(*(np.asarray(ak.flatten(getattr(gc, k))) for k in ("px", "py", "pz", "E")),
+                   np.concatenate([[0], np.cumsum(counts)]))
     gcs = fastjet.ClusterSequence(g.to_awkward(), ca)
     ecf = EnergyCorrelators(
         e2={b: _fj_ecf(gcs, 2, b, -1) for b in (0, 1, 2)},
@@ -386,11 +377,9 @@ def jet_features_fjcontrib(jets: JaggedJets, z_cut: float = MMDT_Z_CUT) -> np.nd
         return np.stack(_assemble(zlz, ecf, mass, multiplicity, _div), axis=1)
 
 
-def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    out = np.full(np.shape(num), np.nan)
-    ok = den != 0
-    out[ok] = num[ok] / den[ok]
-    return out
+def _div(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray:
+    """``num / den`` (floats or arrays), NaN where ``den`` is 0."""
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=np.asarray(den) != 0)
 
 
 def compute_jet_features(

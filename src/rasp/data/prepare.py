@@ -49,8 +49,8 @@ def read_jet_tables(paths: Sequence[str | Path]) -> pd.DataFrame:
         frame, header = read_arff(p)
         if header.names != expected:
             raise ValueError(f"{p}: columns {header.names} differ from the expected {expected}")
-        if frame["class"].isna().any():
-            n = int(frame["class"].isna().sum())
+        n = int(frame["class"].isna().sum())
+        if n:
             raise ValueError(f"{p}: {n} rows without a class (truncated or malformed file?)")
         bad = sorted(set(frame["class"].unique()) - set(JET_CLASSES))
         if bad:

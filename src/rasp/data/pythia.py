@@ -180,9 +180,8 @@ def _select_batch(batch, jet_class: str, settings: JetSimulationSettings, jetdef
     prt = batch.prt
     counts = np.asarray(ak.num(prt), dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pid = np.asarray(ak.flatten(prt.id), dtype=np.int64)
-    status = np.asarray(ak.flatten(prt.status), dtype=np.int64)
-    dau1 = np.asarray(ak.flatten(prt.daughter1), dtype=np.int64)
+    pid, status, dau1 = (np.asarray(ak.flatten(getattr(prt, k)), dtype=np.int64)
+                         for k in ("id", "status", "daughter1"))
     p = prt.p
     px, py, pz, e = (np.asarray(ak.flatten(getattr(p, k)), dtype=np.float64)
                      for k in ("px", "py", "pz", "e"))
@@ -207,14 +206,12 @@ def _select_batch(batch, jet_class: str, settings: JetSimulationSettings, jetdef
     cons = cs.constituents(min_pt=settings.jet_pt_min_gev)
     jets_per_event = np.asarray(ak.num(cons, axis=1), dtype=np.int64)
     n_cons = np.asarray(ak.flatten(ak.num(cons, axis=2)), dtype=np.int64)
-    c = {k: np.asarray(ak.flatten(cons[k], axis=None), dtype=np.float64)
-         for k in ("px", "py", "pz", "E")}
-    offsets = np.concatenate([[0], np.cumsum(n_cons)])
-    if len(n_cons) == 0:
+    jets = JaggedJets(*(np.asarray(ak.flatten(cons[k], axis=None), dtype=np.float64)
+                        for k in ("px", "py", "pz", "E")), np.concatenate([[0], np.cumsum(n_cons)]))
+    if len(jets) == 0:
         return []
-    jet_p4 = np.stack([np.add.reduceat(c[k], offsets[:-1]) for k in ("px", "py", "pz", "E")],
-                      axis=1)
-    j_pt, j_eta, j_phi = _eta_phi(jet_p4[:, 0], jet_p4[:, 1], jet_p4[:, 2])
+    j_pt, j_eta, j_phi = _eta_phi(*(np.add.reduceat(a, jets.offsets[:-1])
+                                    for a in (jets.px, jets.py, jets.pz)))
     j_event = np.repeat(np.arange(len(counts)), jets_per_event)
 
     selected = []
@@ -230,8 +227,7 @@ def _select_batch(batch, jet_class: str, settings: JetSimulationSettings, jetdef
             dr = _delta_r(j_eta[j], j_phi[j], t_eta[tmask], t_phi[tmask])
             if dr.size == 0 or dr.min() >= settings.match_dr:
                 continue
-            s = slice(offsets[j], offsets[j + 1])
-            selected.append(np.stack([c["px"][s], c["py"][s], c["pz"][s], c["E"][s]], axis=1))
+            selected.append(jets.jet(j))
     return selected
 
 

@@ -459,7 +459,6 @@ def render_digit_image(
         q = int(rng.integers(s.jpeg_quality[0], s.jpeg_quality[1] + 1))
         buf = io.BytesIO()
         Image.fromarray(out, "RGB").save(buf, format="JPEG", quality=q)
-        buf.seek(0)
         out = np.asarray(Image.open(buf).convert("RGB"), dtype=np.uint8)
     return out
 
