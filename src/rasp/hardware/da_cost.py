@@ -113,9 +113,7 @@ def _masked(layer: LayerHardware, weights: Mapping[str, torch.Tensor | np.ndarra
             masks: Mapping[str, torch.Tensor | np.ndarray] | None) -> np.ndarray:
     w = float_array(weights[layer.param_name])
     if masks is not None and layer.param_name in masks:
-        m = masks[layer.param_name]
-        m = m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m)
-        w = np.where(m.astype(bool), w, 0.0)
+        w = np.where(float_array(masks[layer.param_name]) != 0, w, 0.0)
     return w.reshape(layer.weight_shape)
 
 

@@ -157,6 +157,5 @@ def round_to_csd2(q: np.ndarray, max_magnitude: int) -> np.ndarray:
     hi = np.clip(np.searchsorted(grid, n, side="left"), 0, grid.size - 1)
     lo = np.clip(hi - 1, 0, grid.size - 1)
     up, down = grid[hi], grid[lo]
-    pick = np.where(np.abs(up - n) < np.abs(n - down), up, down)
-    pick = np.where(grid[hi] == n, n, pick)
+    pick = np.where(np.abs(up - n) < np.abs(n - down), up, down)  # a grid value n is its own pick
     return np.sign(q) * pick

@@ -37,6 +37,7 @@ from rasp.knapsack.problem import (
     ancestors_closure,
     capacity_slack,
     descendants_closure,
+    split_parents,
 )
 
 #: Relative safety margin added to computed bounds to absorb floating-point summation error.
@@ -63,17 +64,9 @@ class InnerProblem:
     def __init__(self, red: ReducedProblem):
         n = red.n
         self.n = n
-        self.relaxed = False
-        parent = np.full(n, -1, dtype=np.int64)
-        pairs = red.requires
-        if len(pairs):
-            # Keep the first parent of each child; extra parents are dropped (relaxation).
-            order = np.lexsort((pairs[:, 1], pairs[:, 0]))
-            p = pairs[order]
-            first = np.ones(len(p), dtype=bool)
-            first[1:] = p[1:, 0] != p[:-1, 0]
-            self.relaxed = not first.all()
-            parent[p[first, 0]] = p[first, 1]
+        # Keep the first parent of each child; extra parents are dropped (relaxation).
+        parent, extra = split_parents(red.requires, n)
+        self.relaxed = len(extra) > 0
         self.parent = parent
         in_tree = parent >= 0
         in_tree[parent[parent >= 0]] = True

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from rasp.knapsack.bounds import InnerProblem
-from rasp.knapsack.problem import ReducedProblem, capacity_slack
+from rasp.knapsack.problem import ReducedProblem, capacity_slack, split_parents
 
 #: Up to this many free items, the dual-price variants are also run at perturbed prices.
 PERTURB_MAX_ITEMS = 5_000
@@ -99,16 +99,10 @@ class _Static:
         self.n, self.m = n, red.m
         self.capacity = (red.capacities + capacity_slack(red.capacities)).tolist()
         self.cost_rows = [red.costs[r].tolist() for r in range(red.m)]
-        parent1 = np.full(n, -1, dtype=np.int64)
+        parent1, extra = split_parents(red.requires, n)
         self.more_parents: dict[int, list[int]] = {}
-        pairs = red.requires
-        if len(pairs):
-            pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
-            first = np.ones(len(pairs), dtype=bool)
-            first[1:] = pairs[1:, 0] != pairs[:-1, 0]
-            parent1[pairs[first, 0]] = pairs[first, 1]
-            for child, parent in pairs[~first].tolist():
-                self.more_parents.setdefault(child, []).append(parent)
+        for child, parent in extra.tolist():
+            self.more_parents.setdefault(child, []).append(parent)
         self.parent1 = parent1.tolist()
         group_of = np.full(n, -1, dtype=np.int64)
         for g, members in enumerate(red.exclusive):

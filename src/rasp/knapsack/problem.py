@@ -112,8 +112,6 @@ def _parse_requires(requires: Any, n_items: int) -> np.ndarray:
 
 def _check_acyclic(pairs: np.ndarray, n_items: int) -> None:
     """Raise ValueError if the child -> parent graph has a cycle (Kahn's algorithm)."""
-    if len(pairs) == 0:
-        return
     # Peel off items that are nobody's parent among the remaining pairs, repeatedly.
     remaining = pairs
     while len(remaining):
@@ -227,15 +225,12 @@ class KnapsackProblem:
         if (cap < 0).any():
             r = int(np.flatnonzero(cap < 0)[0])
             raise ValueError(f"capacity of resource {r} is {cap[r]} < 0; budgets must be >= 0")
-        names: tuple[str, ...]
-        if resource_names is None:
-            names = tuple(f"resource{r}" for r in range(m))
-        else:
-            names = tuple(str(s) for s in resource_names)
-            if len(names) != m:
-                raise ValueError(
-                    f"resource_names has {len(names)} names for {m} resources; give one each"
-                )
+        names = (tuple(f"resource{r}" for r in range(m)) if resource_names is None
+                 else tuple(str(s) for s in resource_names))
+        if len(names) != m:
+            raise ValueError(
+                f"resource_names has {len(names)} names for {m} resources; give one each"
+            )
         pairs = _parse_requires(requires, n)
         _check_acyclic(pairs, n)
         forced_mask = None
@@ -283,8 +278,6 @@ class KnapsackProblem:
 def ancestors_closure(mask: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Return ``mask`` plus every item required (transitively) by an item in ``mask``."""
     out = mask.copy()
-    if len(pairs) == 0:
-        return out
     while True:
         add = pairs[out[pairs[:, 0]], 1]
         new = add[~out[add]]
@@ -296,6 +289,17 @@ def ancestors_closure(mask: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 def descendants_closure(mask: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Return ``mask`` plus every item that (transitively) requires an item in ``mask``."""
     return ancestors_closure(mask, pairs[:, ::-1])
+
+
+def split_parents(pairs: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's first (smallest-index) parent, -1 for none, and the other (child,
+    parent) pairs, sorted by child then parent."""
+    parent = np.full(n_items, -1, dtype=np.int64)
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    first = np.ones(len(pairs), dtype=bool)
+    first[1:] = pairs[1:, 0] != pairs[:-1, 0]
+    parent[pairs[first, 0]] = pairs[first, 1]
+    return parent, pairs[~first]
 
 
 def _free_part(
