@@ -37,13 +37,14 @@ from typing import Any
 
 from torch import nn
 
+from rasp.hardware.layers import RASP_KEY, is_brevitas
+
 log = logging.getLogger(__name__)
 
 #: hls4ml's strategy spellings (after its snake_case normalisation) -> canonical name.
 STRATEGIES = {"latency": "Latency", "resource": "Resource", "resource_unrolled": "Resource_Unrolled"}
 #: hls4ml layer classes that hold a weight kernel (the layers pruning acts on).
 WEIGHT_LAYER_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
-RASP_KEY = "RaspHardware"
 
 
 class ConversionError(RuntimeError):
@@ -296,7 +297,7 @@ def convert_model(
     output_dir.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     t0 = time.perf_counter()
-    if any(type(m).__module__.startswith("brevitas") for m in model.modules()):
+    if is_brevitas(model):
         converted = _convert_qonnx(model, rasp_config, output_dir, project_name, trace, logger)
     else:
         converted = _convert_pytorch(model, rasp_config, output_dir, project_name, trace, logger)

@@ -257,7 +257,7 @@ def synthesize_cached(sources: Sequence[Path], top: str, family: str, workdir: P
     """
     import json
 
-    from rasp.atomic import atomic_open
+    from rasp.atomic import write_text_atomic
     from rasp.hls.yosys import find_yosys, run_yosys, synth_script
 
     find_yosys()  # refuse before anything else when there is no Yosys
@@ -266,10 +266,8 @@ def synthesize_cached(sources: Sequence[Path], top: str, family: str, workdir: P
     if entry is not None and entry.is_file():
         return json.loads(entry.read_text()), True
     stat = run_yosys(sources, top, family, workdir, timeout_s=timeout_s, logger=logger).to_dict()
-    if entry is not None:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_open(entry, "w") as fh:
-            json.dump(stat, fh, indent=1)
+    if entry is not None:  # atomic_path creates the folder
+        write_text_atomic(entry, json.dumps(stat, indent=1))
     return stat, False
 
 

@@ -49,7 +49,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ from rasp.hls.resources import (
     resources_table,
     write_resources,
 )
+from rasp.hls.summary import _float
 from rasp.hls.synth import plan_synthesis, run_synthesis
 
 log = logging.getLogger(__name__)
@@ -134,16 +135,9 @@ def parse_run(run: str) -> tuple[str, int, float | None]:
 
 
 def _metric(metrics: Mapping[str, Any], *keys: str) -> float:
-    for key in keys:
-        value = metrics.get(key)
-        if value is not None:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(number):
-                return number
-    return math.nan
+    """The first of ``keys`` whose value is a finite number, else NaN."""
+    values = (_float(metrics.get(key)) for key in keys)
+    return next((v for v in values if not math.isnan(v)), math.nan)
 
 
 def series_frame(series: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -335,18 +329,12 @@ def check_against_pruning(metrics: Mapping[str, Any], settings: Any, rasp_config
                                     f"{strategy}, the HLS config builds {now_s}")
 
 
-def estimation_weights(model: nn.Module) -> dict[str, torch.Tensor] | nn.Module:
-    """Weights as hls4ml sees them: Brevitas layers quantised, float models as they are."""
-    out: dict[str, torch.Tensor] = {}
-    brevitas = False
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if hasattr(module, "quant_weight") and type(module).__module__.startswith("brevitas"):
-                brevitas = True
-                out[f"{name}.weight"] = module.quant_weight().value.detach().cpu()
-            elif isinstance(module, (nn.Linear, nn.Conv2d)):
-                out[f"{name}.weight"] = module.weight.detach().cpu()
-    return out if brevitas else model
+def estimation_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Weights as hls4ml sees them: Brevitas layers quantised, float models as they are
+    (:func:`rasp.hardware.estimate.effective_weights`, what the pruning estimated with)."""
+    from rasp.hardware.estimate import effective_weights
+
+    return effective_weights(model)
 
 
 def describe_precision(settings: Any) -> str:
@@ -552,8 +540,7 @@ def run_hls(
             table = pd.concat([table, pd.DataFrame([da_total_row(result["da"], total)])],
                               ignore_index=True)
         result["resource_source"] = str(total["source"])
-        result["synthesis"] = {"csynth": plan.csynth, "vsynth": plan.vsynth, "tool": plan.tool,
-                               "reason": plan.reason}
+        result["synthesis"] = asdict(plan)  # csynth, vsynth, tool, reason
         result["hls_seconds"] = time.perf_counter() - t_start
 
         save_hls_config(converted.hls_config, out_hls_config)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rasp.atomic import atomic_open
+from rasp.atomic import write_text_atomic
 
 RESOURCE_COLUMNS = ("layer", "dsp", "bram_18k", "lut", "ff", "latency_cycles",
                     "multipliers_generated", "multipliers_estimated", "source")
@@ -77,6 +77,18 @@ def aligned_estimate(estimate: Any, layer_names: Mapping[str, str]) -> Any:
     return ResourceEstimate(layers, estimate.totals.copy())
 
 
+def _multiplier_row(torch_name: str, row: pd.Series, generated: Mapping[str, Any]) -> dict[str, Any]:
+    """Estimated and generated multipliers of one estimate row (None: no generated layer)."""
+    gen = generated.get(row["hls_name"])
+    return {
+        "layer": torch_name,
+        "hls_name": row["hls_name"],
+        "strategy": row["strategy"],
+        "multipliers_estimated": int(row["multipliers"]),
+        "multipliers_generated": None if gen is None else generated_multipliers(gen),
+    }
+
+
 def check_multipliers(estimate: Any, generated: Mapping[str, Any]) -> pd.DataFrame:
     """Per layer: estimated vs generated multipliers; raises naming every mismatching layer.
 
@@ -84,17 +96,8 @@ def check_multipliers(estimate: Any, generated: Mapping[str, Any]) -> pd.DataFra
     model's layer names (:func:`aligned_estimate`); ``generated``: from
     :func:`rasp.hardware.parse_generated`.
     """
-    rows = []
-    for torch_name, row in estimate.layers.iterrows():
-        gen = generated.get(row["hls_name"])
-        rows.append({
-            "layer": torch_name,
-            "hls_name": row["hls_name"],
-            "strategy": row["strategy"],
-            "multipliers_estimated": int(row["multipliers"]),
-            "multipliers_generated": None if gen is None else generated_multipliers(gen),
-        })
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([_multiplier_row(torch_name, row, generated)
+                          for torch_name, row in estimate.layers.iterrows()])
     bad = table[table["multipliers_estimated"] != table["multipliers_generated"]]
     if len(bad):
         lines = [
@@ -139,13 +142,8 @@ def resources_table(
         modules = layer_modules(synthesis.csynth, dict(layer_indices or {}))
     rows = []
     for torch_name, row in est.iterrows():
-        gen = generated.get(row["hls_name"])
         out: dict[str, Any] = {
-            "layer": torch_name,
-            "multipliers_generated": None if gen is None else generated_multipliers(gen),
-            "multipliers_estimated": int(row["multipliers"]),
-            "hls_name": row["hls_name"],
-            "strategy": row["strategy"],
+            **_multiplier_row(torch_name, row, generated),
             "reuse_factor": int(row["reuse_factor"]),
             "nonzero_weights": int(row["nonzero_weights"]),
             "dsp_csd_estimated": int(row["dsp_csd"]),
@@ -218,8 +216,7 @@ def write_resources(table: pd.DataFrame, path: str | Path) -> None:
     missing = [c for c in RESOURCE_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"resources table lacks columns {missing}")
-    with atomic_open(path, "w", newline="") as fh:
-        table.to_csv(fh, index=False)
+    write_text_atomic(path, table.to_csv(index=False), newline="")
 
 
 def read_resources(path: str | Path) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from rasp.atomic import atomic_open
+from rasp.atomic import write_text_atomic
 from rasp.hls.resources import DA_STRATEGY, YOSYS, design_total, read_resources
 from rasp.results import BASELINE, SUMMARY_COLUMNS, run_id
 
@@ -316,5 +316,4 @@ def build_da_summary(runs: Iterable[RunFiles], summary: pd.DataFrame) -> pd.Data
 
 def write_summary(table: pd.DataFrame, path: str | Path) -> None:
     """Write the table as CSV atomically."""
-    with atomic_open(path, "w", newline="") as fh:
-        table.to_csv(fh, index=False)
+    write_text_atomic(path, table.to_csv(index=False), newline="")
