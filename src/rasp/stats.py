@@ -33,12 +33,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rasp.results import BASELINE
+
 #: Columns that identify one point of the sweep across its replicates.
 POINT_KEYS = ("dataset", "data_source", "variant", "reuse_factor", "objective", "budget")
 #: Resource columns averaged over replicates (block counts, cycles).
 RESOURCE_COLUMNS = ("dsp", "bram_18k", "lut", "ff", "latency_cycles", "multipliers",
                     "baseline_dsp", "baseline_bram_18k", "dsp_reduction", "bram_reduction")
-BASELINE = "baseline"
 
 
 @dataclass(frozen=True)

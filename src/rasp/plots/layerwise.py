@@ -25,6 +25,7 @@ import pandas as pd
 
 from rasp.plots.results import (
     ResultFileError,
+    _note,
     group_title,
     index_by_run,
     read_metrics,
@@ -87,8 +88,7 @@ def plot_rank_correlation(df: pd.DataFrame, out_paths: Sequence[str | Path],
                         label=f"{layer} ({prev} pruned), {score}")
         ax.set_xlabel("channels removed from the previous layer (%)")
         ax.set_ylabel(label)
-        ax.set_ylim(min(-0.05, float(np.nanmin(df[col])) - 0.05) if df[col].notna().any()
-                    else -0.05, 1.05)
+        ax.set_ylim(float(np.fmin(-0.05, df[col].min() - 0.05)), 1.05)  # fmin: NaN-safe
         ax.axhline(1.0, color="0.5", lw=0.6, ls=":")
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
@@ -191,8 +191,7 @@ def plot_accuracy_vs_weight_bits(summary: pd.DataFrame, metrics_files: Iterable[
                 label="baseline (unpruned)", **BASELINE_STYLE)
         ax.set_xscale("log")
     else:
-        ax.text(0.5, 0.5, "no pruned run of this group has a metrics file", ha="center",
-                va="center", transform=ax.transAxes, color="0.35")
+        _note(ax, "no pruned run of this group has a metrics file")
     ax.set_xlabel("weight memory (kbit): non-zero weights x weight width")
     ax.set_ylabel(ACCURACY_LABELS[accuracy])
     ax.set_title(group_title(dataset, variant, rf, "accuracy vs weight memory", group,

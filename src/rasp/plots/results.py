@@ -181,14 +181,16 @@ def _note(ax, text: str) -> None:
             color="0.35", wrap=True)
 
 
-def _interval(rows: pd.DataFrame, acc_col: str):
-    """(lower, upper) error-bar lengths (fractions) of the seed t-interval, or (None, None)
-    when the rows have no interval (one seed, or C-simulation accuracy)."""
+def _errorbars(ax, x, rows: pd.DataFrame, acc_col: str, **kw) -> None:
+    """Error bars (%) of the seed t-interval of ``rows`` at ``x``; nothing when the rows
+    have no interval (one seed, or C-simulation accuracy)."""
     lo_col, hi_col = f"{acc_col}_ci_low", f"{acc_col}_ci_high"
     if lo_col not in rows.columns or rows[lo_col].isna().all():
-        return None, None
-    return ((rows[acc_col] - rows[lo_col]).fillna(0).to_numpy(),
-            (rows[hi_col] - rows[acc_col]).fillna(0).to_numpy())
+        return
+    yerr = [100.0 * (rows[acc_col] - rows[lo_col]).fillna(0).to_numpy(),
+            100.0 * (rows[hi_col] - rows[acc_col]).fillna(0).to_numpy()]
+    ax.errorbar(x, 100.0 * rows[acc_col], yerr=yerr, fmt="none", elinewidth=0.8, capsize=2,
+                **kw)
 
 
 def split_fabric(rows: pd.DataFrame, resource: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -236,16 +238,9 @@ def plot_accuracy_vs_resource(summary: pd.DataFrame, dataset: str, variant: str,
             continue
         rows = rows.sort_values([resource, "budget"])
         st = plot_series(ax, rows[resource], 100.0 * rows[acc_col], rows["budget"], obj)
-        low, high = _interval(rows, acc_col)
-        if low is not None:
-            ax.errorbar(rows[resource], 100.0 * rows[acc_col],
-                        yerr=[100.0 * low, 100.0 * high], fmt="none",
-                        ecolor=st["color"], elinewidth=0.8, capsize=2, alpha=0.8)
+        _errorbars(ax, rows[resource], rows, acc_col, ecolor=st["color"], alpha=0.8)
     ax.plot([base[resource]], [base_acc], label="baseline (unpruned)", **BASELINE_STYLE)
-    low, high = _interval(group.loc[[base.name]], acc_col)
-    if low is not None:
-        ax.errorbar([base[resource]], [base_acc], yerr=[100.0 * low, 100.0 * high],
-                    fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+    _errorbars(ax, [base[resource]], group.loc[[base.name]], acc_col, ecolor="black")
     ax.set_xlabel(RESOURCE_LABELS[resource])
     ax.set_ylabel(ACCURACY_LABELS[accuracy])
     ax.set_xlim(left=0)

@@ -201,10 +201,7 @@ def select_best(group: pd.DataFrame, tolerance: float, select_by: str = "dsp",
                 "load_summary(path, tolerance) of the same tolerance")
     labels = [results.select_best(rows, base, tolerance, select_by, acc_col)
               for _, rows in pr.groupby("objective", sort=False)]
-    picks = [group.loc[label] for label in labels if label is not None]
-    if not picks:
-        return group.iloc[0:0]
-    best = pd.DataFrame(picks)
+    best = group.loc[[label for label in labels if label is not None]]
     rank = {o: i for i, o in enumerate(objective_order(best["objective"]))}
     return best.sort_values("objective", key=lambda s: s.map(rank))
 
@@ -380,13 +377,11 @@ def render_seed_statistics(per_seed: pd.DataFrame, tolerance: float,
     ]
     for r in smallest.itertuples():
         if pd.isna(r.budget):
-            lines.append(f"| {r.dataset} | {r.variant} | {r.reuse_factor} | {r.objective} | "
-                         "none passes | – | – |")
-            continue
-        lines.append(
-            f"| {r.dataset} | {r.variant} | {r.reuse_factor} | {r.objective} | "
-            f"{r.budget:g} | {_fmt_interval(r.accuracy_mean, r.accuracy_ci_low, r.accuracy_ci_high)}"
-            f" | {100 * r.baseline_accuracy_mean:.2f} |")
+            cells = "none passes | – | –"
+        else:
+            acc = _fmt_interval(r.accuracy_mean, r.accuracy_ci_low, r.accuracy_ci_high)
+            cells = f"{r.budget:g} | {acc} | {100 * r.baseline_accuracy_mean:.2f}"
+        lines.append(f"| {r.dataset} | {r.variant} | {r.reuse_factor} | {r.objective} | {cells} |")
     if not compare.empty:
         lines += [
             "",
