@@ -24,6 +24,7 @@ from rasp.hardware import (
     make_hls_config,
     parse_generated,
 )
+from rasp.hardware.estimate import effective_weights
 from rasp.hls import (
     ReuseFactorChangedError,
     StrategyError,
@@ -33,7 +34,6 @@ from rasp.hls import (
     diagnose_layers,
     run_csim,
 )
-from rasp.hls.pipeline import estimation_weights
 from rasp.hls.resources import aligned_estimate
 from rasp.models import NonPowerOfTwoScaleError, build_model
 
@@ -144,7 +144,7 @@ def test_fixed_point_brevitas_model_through_qonnx_agrees(tmp_path):
     assert conv.layer_names == {"fc1": "Dense_MatMul_0", "fc2": "Dense_MatMul_1"}
     assert conv.hls_config["LayerName"]["MatMul_0"]["Strategy"] == "Resource_Unrolled"
     # the estimate (quantised weights) matches what hls4ml generated from the QONNX graph
-    est = aligned_estimate(estimate_layers(describe_model(model, cfg), estimation_weights(model),
+    est = aligned_estimate(estimate_layers(describe_model(model, cfg), effective_weights(model),
                                            masks), conv.layer_names)
     generated = parse_generated(conv.output_dir)
     check_multipliers(est, generated)

@@ -329,14 +329,6 @@ def check_against_pruning(metrics: Mapping[str, Any], settings: Any, rasp_config
                                     f"{strategy}, the HLS config builds {now_s}")
 
 
-def estimation_weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Weights as hls4ml sees them: Brevitas layers quantised, float models as they are
-    (:func:`rasp.hardware.estimate.effective_weights`, what the pruning estimated with)."""
-    from rasp.hardware.estimate import effective_weights
-
-    return effective_weights(model)
-
-
 def describe_precision(settings: Any) -> str:
     """The hardware precision of a run (the summary's ``precision`` column).
 
@@ -405,6 +397,7 @@ def run_hls(
         parse_generated,
         save_hls_config,
     )
+    from rasp.hardware.estimate import effective_weights
     from rasp.models import load_checkpoint, load_masks
 
     logger = logger or log
@@ -483,7 +476,7 @@ def run_hls(
         result["convert_seconds"] = converted.seconds
 
         layers = describe_model(model, rasp_config)
-        estimate = estimate_layers(layers, estimation_weights(model), mask_dict)
+        estimate = estimate_layers(layers, effective_weights(model), mask_dict)
         estimate = aligned_estimate(estimate, converted.layer_names)
         generated = parse_generated(converted.output_dir)
         check_multipliers(estimate, generated)
