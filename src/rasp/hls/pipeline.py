@@ -70,7 +70,7 @@ from rasp.hls.resources import (
     resources_table,
     write_resources,
 )
-from rasp.hls.summary import _float
+from rasp.hls.summary import finite_or_nan
 from rasp.hls.synth import plan_synthesis, run_synthesis
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def parse_run(run: str) -> tuple[str, int, float | None]:
 
 def _metric(metrics: Mapping[str, Any], *keys: str) -> float:
     """The first of ``keys`` whose value is a finite number, else NaN."""
-    values = (_float(metrics.get(key)) for key in keys)
+    values = (finite_or_nan(metrics.get(key)) for key in keys)
     return next((v for v in values if not math.isnan(v)), math.nan)
 
 

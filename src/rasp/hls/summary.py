@@ -52,7 +52,8 @@ class RunFiles:
     metrics: str | Path | None = None
 
 
-def _float(value: Any) -> float:
+def finite_or_nan(value: Any) -> float:
+    """``value`` as a float, NaN when it is missing, not a number or not finite."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -80,34 +81,34 @@ def summary_row(files: RunFiles) -> dict[str, Any]:
         "reuse_factor": int(csim["reuse_factor"]),
         "strategy": csim.get("strategy", ""),
         "objective": objective,
-        "budget": _float(csim.get("budget")),
-        "accuracy_torch": _float(csim["accuracy_torch"]),
-        "accuracy_csim": _float(csim.get("accuracy_csim")),
-        "dsp": _float(total["dsp"]),
-        "bram_18k": _float(total["bram_18k"]),
-        "lut": _float(total["lut"]),
-        "ff": _float(total["ff"]),
-        "latency_cycles": _float(total["latency_cycles"]),
+        "budget": finite_or_nan(csim.get("budget")),
+        "accuracy_torch": finite_or_nan(csim["accuracy_torch"]),
+        "accuracy_csim": finite_or_nan(csim.get("accuracy_csim")),
+        "dsp": finite_or_nan(total["dsp"]),
+        "bram_18k": finite_or_nan(total["bram_18k"]),
+        "lut": finite_or_nan(total["lut"]),
+        "ff": finite_or_nan(total["ff"]),
+        "latency_cycles": finite_or_nan(total["latency_cycles"]),
         "resource_source": str(total["source"]),
-        "solve_seconds": _float(metrics.get("solve_seconds")),
-        "gap": _float(metrics.get("gap")),
+        "solve_seconds": finite_or_nan(metrics.get("solve_seconds")),
+        "gap": finite_or_nan(metrics.get("gap")),
         "run": csim["run"],
         "flow": csim.get("flow", ""),
         "model_precision": csim.get("model_precision", ""),
-        "n_csim_samples": _float(csim.get("n_samples")),
-        "agreement": _float(csim.get("agreement")),
+        "n_csim_samples": finite_or_nan(csim.get("n_samples")),
+        "agreement": finite_or_nan(csim.get("agreement")),
         "agreement_passed": csim.get("agreement_passed"),
-        "max_abs_diff": _float(csim.get("max_abs_diff")),
-        "compile_seconds": _float(csim.get("compile_seconds")),
+        "max_abs_diff": finite_or_nan(csim.get("max_abs_diff")),
+        "compile_seconds": finite_or_nan(csim.get("compile_seconds")),
         "library_cached": csim.get("library_cached"),
-        "multipliers": _float(total["multipliers_estimated"]),
-        "multipliers_generated": _float(total["multipliers_generated"]),
+        "multipliers": finite_or_nan(total["multipliers_estimated"]),
+        "multipliers_generated": finite_or_nan(total["multipliers_generated"]),
         "seed": csim.get("seed"),
-        "hls_seconds": _float(csim.get("hls_seconds")),
+        "hls_seconds": finite_or_nan(csim.get("hls_seconds")),
         "replicate": 0,
         "train_seed": metrics.get("baseline_seed", csim.get("model_seed")),
         "prune_seed": metrics.get("seed"),
-        "n_test": _float(csim.get("n_test")),
+        "n_test": finite_or_nan(csim.get("n_test")),
     }
 
 
@@ -133,10 +134,10 @@ def _estimate_row(metrics: Mapping[str, Any], resources: Mapping[str, Any],
         "variant": metrics["variant"], "precision": hardware.get("precision", ""),
         "reuse_factor": int(metrics["reuse_factor"]),
         "strategy": ";".join(sorted(set((metrics.get("strategies") or {}).values()))),
-        "dsp": _float(resources.get("dsp")), "bram_18k": _float(resources.get("bram_18k")),
-        "lut": _float(resources.get("lut")), "ff": math.nan,
-        "latency_cycles": _float(resources.get("latency_cycles")),
-        "multipliers": _float(resources.get("multipliers")),
+        "dsp": finite_or_nan(resources.get("dsp")), "bram_18k": finite_or_nan(resources.get("bram_18k")),
+        "lut": finite_or_nan(resources.get("lut")), "ff": math.nan,
+        "latency_cycles": finite_or_nan(resources.get("latency_cycles")),
+        "multipliers": finite_or_nan(resources.get("multipliers")),
         "resource_source": "estimate", "flow": "", "model_precision": "",
         "library_cached": None, "replicate": int(replicate),
     }
@@ -164,12 +165,12 @@ def replicate_rows(baseline_metrics: str | Path, pruned_metrics: Iterable[str | 
                 f"{baseline_metrics} has seed {base.get('seed')}: rerun the prune rule")
         row = _estimate_row(m, m["resources"], replicate)
         row.update({
-            "objective": m["objective"], "budget": _float(m["budget_percent"]),
-            "accuracy_torch": _float(m["test_accuracy"]),
-            "solve_seconds": _float(m.get("solve_seconds")), "gap": _float(m.get("gap")),
+            "objective": m["objective"], "budget": finite_or_nan(m["budget_percent"]),
+            "accuracy_torch": finite_or_nan(m["test_accuracy"]),
+            "solve_seconds": finite_or_nan(m.get("solve_seconds")), "gap": finite_or_nan(m.get("gap")),
             "run": run_id(m["objective"], int(m["reuse_factor"]), m["budget_percent"]),
             "train_seed": m.get("baseline_seed"), "prune_seed": m.get("seed"),
-            "n_test": _float((base.get("test") or {}).get("n")),
+            "n_test": finite_or_nan((base.get("test") or {}).get("n")),
         })
         rows.append(row)
         rf = int(m["reuse_factor"])
@@ -177,9 +178,9 @@ def replicate_rows(baseline_metrics: str | Path, pruned_metrics: Iterable[str | 
             b = _estimate_row(m, m["baseline_resources"], replicate)
             b.update({
                 "objective": BASELINE, "budget": math.nan,
-                "accuracy_torch": _float(base.get("accuracy")),
+                "accuracy_torch": finite_or_nan(base.get("accuracy")),
                 "run": run_id(BASELINE, rf, None), "train_seed": base.get("seed"),
-                "n_test": _float((base.get("test") or {}).get("n")),
+                "n_test": finite_or_nan((base.get("test") or {}).get("n")),
             })
             baselines[rf] = b
     return [*baselines.values(), *rows]
@@ -259,21 +260,21 @@ def da_row(files: RunFiles, csim: Mapping[str, Any],
     latency = da.get("latency") or [math.nan, math.nan]
     row.update({
         "strategy": DA_STRATEGY,
-        "accuracy_csim": _float(da.get("accuracy_da")),
-        "dsp": _float(total["dsp"]), "bram_18k": _float(total["bram_18k"]),
-        "lut": _float(total["lut"]), "ff": _float(total["ff"]), "latency_cycles": math.nan,
+        "accuracy_csim": finite_or_nan(da.get("accuracy_da")),
+        "dsp": finite_or_nan(total["dsp"]), "bram_18k": finite_or_nan(total["bram_18k"]),
+        "lut": finite_or_nan(total["lut"]), "ff": finite_or_nan(total["ff"]), "latency_cycles": math.nan,
         "resource_source": YOSYS,
-        "carry": _float(total.get("carry")), "lutram": _float(total.get("lutram")),
-        "da_cost": _float(da.get("cost")), "da_latency_max": _float(latency[-1]),
-        "n_csim_samples": _float(da.get("n_samples")), "agreement": _float(da.get("agreement")),
-        "agreement_csim": _float(da.get("agreement_csim")),
-        "max_abs_diff_csim": _float(da.get("max_abs_diff_csim")),
+        "carry": finite_or_nan(total.get("carry")), "lutram": finite_or_nan(total.get("lutram")),
+        "da_cost": finite_or_nan(da.get("cost")), "da_latency_max": finite_or_nan(latency[-1]),
+        "n_csim_samples": finite_or_nan(da.get("n_samples")), "agreement": finite_or_nan(da.get("agreement")),
+        "agreement_csim": finite_or_nan(da.get("agreement_csim")),
+        "max_abs_diff_csim": finite_or_nan(da.get("max_abs_diff_csim")),
         "lut_estimate": hls_row["lut"] if estimate else math.nan,
         "dsp_estimate": hls_row["dsp"] if estimate else math.nan,
-        "yosys_seconds": _float(stat.get("seconds")),
-        "yosys_peak_rss_mb": _float(stat.get("peak_rss_mb")),
+        "yosys_seconds": finite_or_nan(stat.get("seconds")),
+        "yosys_peak_rss_mb": finite_or_nan(stat.get("peak_rss_mb")),
         "yosys_cached": bool(da.get("yosys_cached")), "yosys_family": stat.get("family", ""),
-        "n_test": _float(csim.get("n_test")),  # test samples behind accuracy_torch
+        "n_test": finite_or_nan(csim.get("n_test")),  # test samples behind accuracy_torch
     })
     return row
 
