@@ -223,6 +223,7 @@ def test_train_baseline_writes_outputs_and_figures(tmp_path):
                                                      "roc.csv"]
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["data_source"] == "pythia" and saved["seed"] == 5
+    assert saved["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert set(saved["roc_auc"]) == set(CLASSES) and set(saved["per_class_accuracy"]) == set(CLASSES)
     assert saved["accuracy"] == metrics["test"]["accuracy"] > 0.5
     assert 0.5 < saved["val"]["roc_auc_macro"] <= 1.0
