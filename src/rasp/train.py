@@ -811,8 +811,8 @@ def train_baseline(
         "samples_per_second": result.samples_per_second,
         "device": result.device,
         "threads": threads,
-        # PyTorch's CPU kernel level (e.g. AVX2, AVX512): the same seeds give other float
-        # rounding, hence other trajectories, on a CPU with another level
+        # PyTorch's CPU kernel level (e.g. AVX2, AVX512): the same seeds can round differently,
+        # hence train other models, on a CPU with another level
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "training": asdict(cfg),
         "versions": {"torch": torch.__version__, "brevitas": brevitas.__version__},
